@@ -1,0 +1,248 @@
+"""Fingerprints, manifests and atomic result directories: what makes a result fresh or stale."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+MANIFEST = "manifest.json"
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no whitespace: the same value always hashes the same."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_jsonable)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (tuple, set, frozenset)):
+        return list(value)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@cache
+def sha256_file(path: Path) -> str:
+    return sha256_bytes(Path(path).read_bytes())
+
+
+# ---------------------------------------------------------------- code closure
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module name an `import` statement in the file names, at any depth (static, no import)."""
+    tree = ast.parse(path.read_bytes(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _module_file(root: Path, name: str) -> Path | None:
+    parts = name.split(".")
+    candidate = root.joinpath(*parts)
+    if candidate.with_suffix(".py").is_file():
+        return candidate.with_suffix(".py")
+    if (candidate / "__init__.py").is_file():
+        return candidate / "__init__.py"
+    return None
+
+
+def _code_hash_without_spec(path: Path) -> str:
+    """The section module's hash leaving out `SECTION = ...`: the spec is fingerprinted field by field."""
+    tree = ast.parse(path.read_bytes(), filename=str(path))
+    tree.body = [
+        node for node in tree.body
+        if not (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "SECTION" for t in node.targets))
+    ]
+    return sha256_bytes(ast.unparse(tree).encode())
+
+
+def code_closure(root: Path, module_path: Path, packages: tuple[str, ...]) -> dict[str, str]:
+    """The section module and every project module it imports, transitively: {relative path: sha256}."""
+    root = root.resolve()
+    module_path = module_path.resolve()
+    seen: dict[str, str] = {}
+    pending = [module_path]
+    while pending:
+        path = pending.pop()
+        rel = path.relative_to(root).as_posix()
+        if rel in seen:
+            continue
+        seen[rel] = _code_hash_without_spec(path) if path == module_path else sha256_file(path)
+        for name in _imported_modules(path):
+            if name.split(".")[0] not in packages:
+                continue
+            parts = name.split(".")
+            # `import a.b.c` also runs a/__init__.py and a/b/__init__.py.
+            for depth in range(1, len(parts) + 1):
+                found = _module_file(root, ".".join(parts[:depth]))
+                if found is not None and found.relative_to(root).as_posix() not in seen:
+                    pending.append(found)
+    return dict(sorted(seen.items()))
+
+
+# ---------------------------------------------------------------- reasons
+
+
+def _diff(prefix: str, old: Any, new: Any) -> Iterator[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new), key=str):
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if key not in old:
+                yield f"{name}: added {_short(new[key])}"
+            elif key not in new:
+                yield f"{name}: removed"
+            else:
+                yield from _diff(name, old[key], new[key])
+    elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new) and len(old) > 1:
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
+            yield from _diff(f"{prefix}[{i}]", a, b)
+    elif old != new:
+        yield f"{prefix}: {_short(old)} → {_short(new)}"
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=_jsonable)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def stale_reasons(recorded: dict, current: dict) -> list[str]:
+    """One reason per changed input: `params.sigma: 2.0 → 3.0`, `code: generator/x.py`, `upstream: 2.3`."""
+    reasons = list(_diff("", recorded.get("spec", {}), current["spec"]))
+    old_code, new_code = recorded.get("code", {}), current["code"]
+    for path in sorted(set(old_code) | set(new_code)):
+        if old_code.get(path) != new_code.get(path):
+            change = "" if path in old_code and path in new_code else (" (new)" if path in new_code else " (gone)")
+            reasons.append(f"code: {path}{change}")
+    if recorded.get("backend") != current["backend"]:
+        reasons.extend(f"backend {r}" for r in _diff("", recorded.get("backend", {}), current["backend"]))
+    old_up, new_up = recorded.get("upstream", {}), current["upstream"]
+    for key in sorted(set(old_up) | set(new_up)):
+        if old_up.get(key) != new_up.get(key):
+            reasons.append(f"upstream: {key.split('/')[0]}")
+    return reasons
+
+
+# ---------------------------------------------------------------- result directories
+
+
+@dataclass(frozen=True)
+class ResultKey:
+    """A cached result is keyed by (section id, backend, profile)."""
+
+    section: str
+    backend: str | None
+    profile: str
+
+    @property
+    def parts(self) -> tuple[str, str, str]:
+        return (self.section, self.backend or "none", self.profile)
+
+    def __str__(self) -> str:
+        return "/".join(self.parts)
+
+
+class ResultStore:
+    """Result directories under a root, replaced atomically: stage → swap → drop the old one."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def final(self, key: ResultKey) -> Path:
+        return self.root.joinpath(*key.parts)
+
+    def staging(self, key: ResultKey) -> Path:
+        path = self.final(key)
+        return path.with_name(path.name + ".new")
+
+    def _old(self, key: ResultKey) -> Path:
+        path = self.final(key)
+        return path.with_name(path.name + ".old")
+
+    def recover(self, key: ResultKey) -> None:
+        """Finish or undo a swap that a killed process left half done."""
+        final, new, old = self.final(key), self.staging(key), self._old(key)
+        if not final.exists():
+            if (new / MANIFEST).is_file():
+                os.replace(new, final)
+            elif old.exists():
+                os.replace(old, final)
+        for leftover in (new, old):
+            if leftover.exists():
+                shutil.rmtree(leftover)
+
+    def begin(self, key: ResultKey) -> Path:
+        """A fresh, empty staging directory for a result being computed."""
+        self.recover(key)
+        staging = self.staging(key)
+        staging.mkdir(parents=True)
+        return staging
+
+    def commit(self, key: ResultKey, manifest: dict) -> None:
+        """Write the manifest last, then swap the staging directory into place."""
+        staging, final, old = self.staging(key), self.final(key), self._old(key)
+        write_atomic(staging / MANIFEST, (json.dumps(manifest, indent=2, ensure_ascii=False, default=_jsonable) + "\n").encode())
+        if final.exists():
+            os.replace(final, old)
+        os.replace(staging, final)
+        if old.exists():
+            shutil.rmtree(old)
+
+    def abort(self, key: ResultKey) -> None:
+        shutil.rmtree(self.staging(key), ignore_errors=True)
+
+    def manifest(self, key: ResultKey) -> dict | None:
+        path = self.final(key) / MANIFEST
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return None
+
+    def drop(self, key: ResultKey) -> bool:
+        existed = False
+        for path in (self.final(key), self.staging(key), self._old(key)):
+            if path.exists():
+                shutil.rmtree(path)
+                existed = True
+        return existed
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write through a temporary file and rename, so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Write only when the bytes differ, so an unchanged file keeps its mtime."""
+    try:
+        if path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    write_atomic(path, data)
+    return True

@@ -1,0 +1,167 @@
+"""`gen`: build, status, clean and serve the report site."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import typer
+from rich.console import Console
+
+from generator.build import UsageError, choose, load_sections, plan
+from generator.config import ConfigError, Project, find_project
+from generator.section import DiscoveryError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="Build the 'Fun With Diffusion Models' report: compute stale sections, render pages, publish the site.",
+)
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+SectionOpt = typer.Option(None, "--section", "-s", help="A section id such as 1.9 (repeatable). Default: every section.")
+ProfileOpt = typer.Option(None, "--profile", "-p", help="smoke (tests, seconds), quick (CPU, minutes) or full (SPEC, GPU). Default: full with CUDA, else quick.")
+BackendOpt = typer.Option(None, "--backend", "-b", help="deepfloyd, mnist or tiny (repeatable). Default: the backends that can run here.")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _load(sections: list[str] | None) -> tuple[Project, list]:
+    try:
+        project = find_project()
+        modules = load_sections(project)
+    except (ConfigError, DiscoveryError) as error:
+        _fail(str(error))
+    known = {m.spec.id for m in modules}
+    for section_id in sections or []:
+        if section_id not in known:
+            _fail(f"unknown section {section_id!r}; known sections: {', '.join(sorted(known, key=lambda s: [int(p) for p in s.split('.')]))}")
+    return project, modules
+
+
+@app.command()
+def build(
+    section: list[str] | None = SectionOpt,
+    force: bool = typer.Option(False, "--force", help="Recompute the chosen results even when they are fresh."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and why each result is stale; compute nothing."),
+    profile: str | None = ProfileOpt,
+    backend: list[str] | None = BackendOpt,
+    no_site: bool = typer.Option(False, "--no-site", help="Render the pages but skip MkDocs."),
+) -> None:
+    """Compute what is stale, render the pages into docs/ and publish the site into site/."""
+    from generator.runner import run_build
+
+    started = time.perf_counter()
+    project, modules = _load(section)
+    try:
+        choice = choose(project, profile, backend or [])
+    except UsageError as error:
+        _fail(str(error))
+    code = run_build(project, modules, choice, sections=section or [], force=force, dry_run=dry_run, site=not no_site, console=console, started=started)
+    raise typer.Exit(code)
+
+
+@app.command()
+def status(
+    section: list[str] | None = SectionOpt,
+    profile: str | None = ProfileOpt,
+    backend: list[str] | None = BackendOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list, one object per result."),
+) -> None:
+    """Show every result: fresh, stale or missing, and why."""
+    project, modules = _load(section)
+    try:
+        choice = choose(project, profile, backend or [])
+    except UsageError as error:
+        _fail(str(error))
+    items = [i for i in plan(project, modules, choice).values() if not section or i.key.section in section]
+    rows = [
+        {
+            "section": i.key.section,
+            "title": i.module.spec.title,
+            "backend": i.key.backend,
+            "profile": i.key.profile,
+            "state": i.state,
+            "reasons": i.reasons if i.manifest else ["never computed"],
+            "seconds": (i.manifest or {}).get("seconds"),
+            "computed_at": (i.manifest or {}).get("provenance", {}).get("computed_at"),
+            "metrics": (i.manifest or {}).get("metrics", {}),
+            "unavailable": i.skip,
+        }
+        for i in items
+    ]
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
+        return
+    from rich.table import Table
+
+    table = Table(title=f"profile {choice.profile} ({choice.profile_why}) · backends {', '.join(choice.backends)}", title_justify="left")
+    for column in ("id", "title", "backend", "profile", "state", "why", "last compute"):
+        table.add_column(column, overflow="fold")
+    colours = {"fresh": "green", "stale": "yellow", "missing": "red"}
+    for row in rows:
+        when = f"{row['seconds']:.1f} s, {row['computed_at']}" if row["seconds"] is not None else "—"
+        why = "; ".join(row["reasons"]) + (f" [dim](can't run here: {row['unavailable']})[/]" if row["unavailable"] else "")
+        table.add_row(row["section"], row["title"], row["backend"] or "—", row["profile"], f"[{colours[row['state']]}]{row['state']}[/]", why, when)
+    console.print(table)
+
+
+@app.command()
+def clean(
+    section: list[str] | None = SectionOpt,
+    profile: str | None = ProfileOpt,
+    backend: list[str] | None = BackendOpt,
+) -> None:
+    """Drop cached results (all of them, or those of --section/--profile/--backend)."""
+    from generator.cache import ResultKey, ResultStore
+    from generator.diffusion.backends import BACKENDS
+
+    project, modules = _load(section)
+    if backend:
+        for name in backend:
+            if name not in BACKENDS:
+                _fail(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
+    dropped = 0
+    for store in (ResultStore(project.cache_dir), ResultStore(project.artifacts_dir)):
+        for module in modules:
+            if section and module.spec.id not in section:
+                continue
+            backends = [None] if module.spec.part == "B" else list(BACKENDS)
+            for name in backends:
+                if backend and name not in backend:
+                    continue
+                for prof in [profile] if profile else ["smoke", "quick", "full"]:
+                    dropped += store.drop(ResultKey(module.spec.id, name, prof))
+    console.print(f"dropped {dropped} cached result folder(s)")
+
+
+@app.command()
+def serve(
+    port: int = typer.Option(8000, help="Port on localhost."),
+    profile: str | None = ProfileOpt,
+    backend: list[str] | None = BackendOpt,
+    interval: float = typer.Option(1.0, help="Seconds between checks for edited sections, templates and docs."),
+) -> None:
+    """Serve site/ on localhost and rebuild what changed when a section, template or docs page is edited."""
+    from generator.runner import serve_forever
+
+    project, _ = _load(None)
+    try:
+        choose(project, profile, backend or [])
+    except UsageError as error:
+        _fail(str(error))
+    serve_forever(project, port=port, profile=profile, backends=backend or [], interval=interval, console=console)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""The `ctx` a compute function receives: inputs, seeded noise, progress, and the figure writers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from generator.section import Section
+
+T = TypeVar("T")
+
+
+class Reporter:
+    """Progress sink; the build gives a rich one, tests a silent one."""
+
+    def step(self, description: str, total: int | None) -> None:
+        """A new step of the section begins, with `total` units of work (None: unknown)."""
+
+    def advance(self, amount: int = 1) -> None:
+        """`amount` units of the current step are done."""
+
+    def log(self, message: str) -> None:
+        """A line for the user, shown above the progress bars."""
+
+
+def resolve_input(value: str, root: Path) -> Path:
+    """A spec input path: `builtin:grace_hopper` (matplotlib's sample photo) or a path under the project."""
+    if value.startswith("builtin:"):
+        import importlib.util
+
+        name = value.split(":", 1)[1]
+        builtins = {"grace_hopper": "grace_hopper.jpg"}
+        if name not in builtins:
+            raise FileNotFoundError(f"unknown builtin input {value!r}; known: {', '.join('builtin:' + b for b in builtins)}")
+        package = importlib.util.find_spec("matplotlib")
+        return Path(package.submodule_search_locations[0]) / "mpl-data" / "sample_data" / builtins[name]
+    path = Path(value)
+    return path if path.is_absolute() else root / path
+
+
+class Context:
+    """Everything a section's compute function may use; it never touches paths or the cache."""
+
+    def __init__(
+        self,
+        *,
+        section: Section,
+        profile: str,
+        backend_name: str | None,
+        backend_loader: Callable[[], Any] | None,
+        prompts: Sequence[Any],
+        root: Path,
+        out_dir: Path,
+        artifact_dir: Path,
+        work_dir: Path,
+        upstream_artifacts: Mapping[str, Path],
+        reporter: Reporter,
+    ):
+        self.section = section
+        self.profile = profile
+        self.backend_name = backend_name
+        self.params: dict[str, Any] = section.params_for(profile)
+        self.prompts = list(prompts)
+        self.seeds = list(section.seeds)
+        self._root = root
+        self._out = out_dir
+        self._artifacts = artifact_dir
+        self.work_dir = work_dir
+        self._upstream = dict(upstream_artifacts)
+        self._reporter = reporter
+        self._backend_loader = backend_loader
+        self._backend: Any = None
+        self.figures: list[dict[str, Any]] = []
+        self.metrics: dict[str, float] = {}
+        self.notes: dict[str, str] = {}
+        self.artifacts: list[str] = []
+
+    # ------------------------------------------------------------ inputs
+
+    @property
+    def backend(self) -> Any:
+        """The backend object, constructed on first use (its models load lazily on their own)."""
+        if self._backend is None:
+            if self._backend_loader is None:
+                raise RuntimeError(f"section {self.section.id} runs without a backend")
+            self._backend = self._backend_loader()
+        return self._backend
+
+    @property
+    def device(self) -> str:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def input_path(self, name: str) -> Path:
+        """The file behind the spec's `inputs[name]`."""
+        return resolve_input(self.section.inputs[name], self._root)
+
+    def generator(self, seed: int) -> Any:
+        """A CPU torch.Generator seeded with `seed`: the same seed gives the same numbers everywhere."""
+        import torch
+
+        return torch.Generator("cpu").manual_seed(int(seed))
+
+    def noise(self, seed: int, shape: Sequence[int]) -> Any:
+        """ε ~ N(0, I) of `shape`, drawn on the CPU from `seed` (bit-identical across runs)."""
+        import torch
+
+        return torch.randn(tuple(shape), generator=self.generator(seed))
+
+    def upstream_artifact(self, section_id: str, name: str) -> Path:
+        """A file another section saved with `ctx.artifact`; the section must list it in `upstream`."""
+        if section_id not in self._upstream:
+            raise KeyError(f"section {self.section.id} does not list {section_id!r} in upstream")
+        path = self._upstream[section_id] / name
+        if not path.is_file():
+            raise FileNotFoundError(f"section {section_id} has no artifact {name!r}; run `gen build --section {section_id} --force`")
+        return path
+
+    # ------------------------------------------------------------ progress
+
+    def track(self, items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
+        """Iterate `items`, showing them as one step of this section's progress bar."""
+        if total is None and hasattr(items, "__len__"):
+            total = len(items)  # type: ignore[arg-type]
+        self._reporter.step(description, total)
+        for item in items:
+            yield item
+            self._reporter.advance()
+
+    def step(self, description: str, total: int | None = None) -> Callable[[int], None]:
+        """Start a step by hand; returns `advance(n)` for loops the section does not own."""
+        self._reporter.step(description, total)
+        return self._reporter.advance
+
+    def log(self, message: str) -> None:
+        self._reporter.log(message)
+
+    # ------------------------------------------------------------ writers
+
+    def _file(self, name: str, suffix: str) -> Path:
+        stem = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:80] or "figure"
+        taken = {entry["file"] for entry in self.figures}
+        candidate, n = f"{stem}{suffix}", 1
+        while candidate in taken:
+            n += 1
+            candidate = f"{stem}-{n}{suffix}"
+        return self._out / candidate
+
+    def _record(self, kind: str, name: str, path: Path, caption: str, meta: Mapping[str, Any]) -> None:
+        if any(entry["name"] == name for entry in self.figures):
+            raise ValueError(f"figure name {name!r} is used twice in section {self.section.id}")
+        self.figures.append({"kind": kind, "name": name, "file": path.name, "caption": caption, **dict(meta)})
+
+    def figure(self, name: str, image: Any, caption: str = "", value_range: tuple[float, float] = (-1.0, 1.0), **meta: Any) -> None:
+        """One image (CHW tensor or array in `value_range`) with a caption; `meta` (seed, t, …) goes to the page."""
+        from generator import media
+
+        pixels = media.to_uint8(image, value_range)
+        path = self._file(name, ".png")
+        media.write(path, media.png_bytes(pixels))
+        self._record("image", name, path, caption, {"width": pixels.shape[1], "height": pixels.shape[0], **meta})
+
+    def grid(self, name: str, images: Sequence[Any], ncols: int, caption: str = "", value_range: tuple[float, float] = (-1.0, 1.0), **meta: Any) -> None:
+        """Many images tiled into one PNG, row-major, `ncols` per row."""
+        from generator import media
+
+        pixels = media.grid(list(images), ncols, value_range)
+        path = self._file(name, ".png")
+        media.write(path, media.png_bytes(pixels))
+        self._record("grid", name, path, caption, {"width": pixels.shape[1], "height": pixels.shape[0], "ncols": ncols, **meta})
+
+    def gif(self, name: str, frames: Sequence[Any], caption: str = "", value_range: tuple[float, float] = (-1.0, 1.0), duration_ms: int = 80, scale: int = 1, **meta: Any) -> None:
+        """An animation (e.g. a denoising trajectory) as a looping GIF."""
+        from generator import media
+
+        path = self._file(name, ".gif")
+        media.write(path, media.gif_bytes(list(frames), value_range, duration_ms, scale))
+        self._record("gif", name, path, caption, {"frames": len(frames), **meta})
+
+    def plot(self, name: str, series: Mapping[str, Sequence[float]], caption: str = "", *, xlabel: str = "step", ylabel: str = "loss", logy: bool = True, smooth: int = 0, **meta: Any) -> None:
+        """A line plot (a loss curve) of one or more named series."""
+        from generator import media
+
+        path = self._file(name, ".png")
+        media.write(path, media.plot_png(dict(series), xlabel=xlabel, ylabel=ylabel, logy=logy, smooth=smooth))
+        self._record("plot", name, path, caption, meta)
+
+    def metric(self, name: str, value: float) -> None:
+        """A number for the page and `gen status --json`."""
+        self.metrics[name] = float(value) if not isinstance(value, int) else value
+
+    def note(self, name: str, text: str) -> None:
+        """A short text for the page (e.g. which data the section used)."""
+        self.notes[name] = str(text)
+
+    def artifact(self, name: str) -> Path:
+        """A path to write a large file (a checkpoint) that other sections may read; kept out of git."""
+        if "/" in name or name.startswith("."):
+            raise ValueError(f"artifact name {name!r} must be a plain file name")
+        self._artifacts.mkdir(parents=True, exist_ok=True)
+        if name not in self.artifacts:
+            self.artifacts.append(name)
+        return self._artifacts / name

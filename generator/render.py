@@ -1,0 +1,135 @@
+"""Jinja → docs/*.md: one page per section plus the home page; a file is written only when its bytes change."""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from generator.cache import write_if_changed
+from generator.section import Section
+
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]{}|$~#!])")
+
+
+def text(value: Any) -> Markup:
+    """User data (a prompt, a caption) as inert text: no Markdown, no HTML, no math."""
+    if isinstance(value, Markup):
+        return value
+    escaped = _MARKDOWN_SPECIALS.sub(r"\\\1", str(value))
+    return Markup(html.escape(escaped, quote=True).replace("\n", " "))
+
+
+def html_text(value: Any) -> Markup:
+    """User data inside raw HTML (a figcaption): HTML-escaped only, since Markdown does not run there."""
+    if isinstance(value, Markup):
+        return value
+    return Markup(html.escape(str(value), quote=True).replace("\n", " "))
+
+
+def _finalize(value: Any) -> Any:
+    if value is None:
+        return ""
+    return value if isinstance(value, Markup) else text(value)
+
+
+@dataclass
+class Figure:
+    kind: str
+    name: str
+    src: Markup
+    caption: str
+    meta: dict[str, Any]
+
+
+@dataclass
+class Result:
+    """One backend's cached result for a page, or the hint to make it."""
+
+    backend: str | None
+    label: str
+    profile: str | None
+    manifest: dict[str, Any] | None
+    figures: list[Figure] = field(default_factory=list)
+    hint: str = ""
+
+    @property
+    def missing(self) -> bool:
+        return self.manifest is None
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return (self.manifest or {}).get("metrics", {})
+
+    @property
+    def notes(self) -> dict[str, str]:
+        return (self.manifest or {}).get("notes", {})
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return (self.manifest or {}).get("inputs", {}).get("spec", {}).get("params", {})
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        return (self.manifest or {}).get("provenance", {})
+
+    def fig(self, name: str) -> Figure:
+        for figure in self.figures:
+            if figure.name == name:
+                return figure
+        raise KeyError(f"no figure {name!r} in this result (have: {', '.join(f.name for f in self.figures)})")
+
+    def has(self, name: str) -> bool:
+        return any(figure.name == name for figure in self.figures)
+
+    def group(self, prefix: str) -> list[Figure]:
+        return [figure for figure in self.figures if figure.name.startswith(prefix)]
+
+
+def page_path(docs_dir: Path, section: Section) -> Path:
+    return docs_dir / f"part-{section.part.lower()}" / f"{section.id}.md"
+
+
+def make_result(backend: str | None, label: str, manifest: dict | None, figures_url: str, hint: str = "") -> Result:
+    """A Result whose figure links are relative to the page: `figures_url/<file>`."""
+    profile = manifest.get("profile") if manifest else None
+    figures = [
+        Figure(
+            kind=entry["kind"],
+            name=entry["name"],
+            src=Markup(f"{figures_url}/{entry['file']}"),
+            caption=entry.get("caption", ""),
+            meta={k: v for k, v in entry.items() if k not in ("kind", "name", "file", "caption")},
+        )
+        for entry in (manifest or {}).get("figures", [])
+    ]
+    return Result(backend, label, profile, manifest, figures, hint)
+
+
+class Renderer:
+    """Renders templates/ into docs/ with user data escaped by default."""
+
+    def __init__(self, templates_dir: Path):
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(templates_dir)),
+            autoescape=True,
+            finalize=_finalize,
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters["text"] = text
+        self.env.filters["html_text"] = html_text
+        self.env.filters["fmt"] = lambda value, spec=".3g": format(value, spec) if isinstance(value, (int, float)) else value
+
+    def render(self, template: str, path: Path, **context: Any) -> bool:
+        """Render `template` to `path`; True when the file's bytes changed."""
+        content = self.env.get_template(template).render(**context)
+        content = re.sub(r"\n{3,}", "\n\n", content).strip() + "\n"
+        return write_if_changed(path, content.encode("utf-8"))

@@ -1,0 +1,160 @@
+"""The build as the user sees it: the first line, progress bars, failures, the summary; and `gen serve`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from generator.build import Choice, Item, plan, run_item, select
+from generator.config import Project
+from generator.context import Reporter
+from generator.publish import SiteError, build_site, render_pages
+
+
+class RichReporter(Reporter):
+    """A bar per section; each step of the section resets it with its own description and total."""
+
+    def __init__(self, progress: Progress, item: Item):
+        self.progress = progress
+        self.prefix = f"{item.label} · {item.module.spec.title}"
+        self.task = progress.add_task(self.prefix, total=None)
+
+    def step(self, description: str, total: int | None) -> None:
+        self.progress.reset(self.task, total=total, description=f"{self.prefix} · {description}")
+
+    def advance(self, amount: int = 1) -> None:
+        self.progress.advance(self.task, amount)
+
+    def log(self, message: str) -> None:
+        self.progress.console.print(f"  {message}")
+
+    def finish(self, ok: bool) -> None:
+        self.progress.update(self.task, description=f"{'[green]✓[/]' if ok else '[red]✗[/]'} {self.prefix}")
+        self.progress.stop_task(self.task)
+
+
+def run_build(project: Project, modules: list, choice: Choice, *, sections: Sequence[str], force: bool, dry_run: bool, site: bool, console: Console, started: float) -> int:
+    """Plan, compute, render and publish; returns the exit code (0 ok, 1 a section or the site failed)."""
+    console.print(f"gen build · profile [bold]{choice.profile}[/] ({choice.profile_why}) · backends [bold]{', '.join(choice.backends)}[/] ({choice.backends_why})")
+    items = plan(project, modules, choice, force=False)
+    if force:
+        for item in items.values():
+            if not sections or item.key.section in sections:
+                item.reasons = item.reasons or ["--force"]
+    todo = select(items, sections, project)
+    in_scope = [i for i in items.values() if not sections or i.key.section in sections]
+    failures: list[str] = []
+    runnable = []
+    for item in todo:
+        if item.skip:
+            if item.explicit_backend:
+                failures.append(f"{item.label}: {item.skip}")
+                console.print(f"[red]✗ {item.label} {item.module.spec.title}:[/] {item.skip}")
+            else:
+                console.print(f"[dim]– skipped {item.label}: {item.skip}[/]")
+        else:
+            runnable.append(item)
+    if dry_run:
+        for item in runnable:
+            why = "; ".join(item.reasons) if item.manifest else "never computed"
+            console.print(f"  would compute {item.label} {item.module.spec.title} [{item.key.profile}]: {why}")
+        console.print(f"plan: {len(runnable)} to compute, {sum(i.state == 'fresh' for i in in_scope)} fresh (dry run: nothing computed)")
+        return 0
+    computed = 0
+    log_file: list[Path] = []
+
+    def log_path() -> Path:
+        if not log_file:
+            log_file.append(project.logs_dir / f"gen-build-{time.strftime('%Y%m%d-%H%M%S')}.log")
+        return log_file[0]
+
+    if runnable:
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=False) as progress:
+            for item in runnable:
+                if any(f.startswith(f"{_parse(u)} ") for u in item.inputs["upstream"] for f in failures):
+                    failures.append(f"{item.label}: upstream failed")
+                    console.print(f"[red]✗ {item.label} {item.module.spec.title}:[/] an upstream section failed")
+                    continue
+                reporter = RichReporter(progress, item)
+                why = "; ".join(item.reasons) if item.manifest else "never computed"
+                reporter.log(f"[bold]{item.label}[/] {item.module.spec.title}: {why}")
+                outcome = run_item(project, item, items, reporter, log_path)
+                reporter.finish(outcome.ok)
+                if outcome.ok:
+                    computed += 1
+                else:
+                    failures.append(f"{item.label} failed")
+                    console.print(f"[red]✗ {item.label} {item.module.spec.title} failed:[/] {outcome.error} (traceback: {log_path()})")
+    changed = render_pages(project, modules, choice.profile, choice.backends)
+    site_note = "site skipped (--no-site)"
+    if site:
+        try:
+            ran = build_site(project)
+            site_note = f"site: {project.site_dir / 'index.html'}" + ("" if ran else " (unchanged)")
+        except SiteError as error:
+            failures.append("site")
+            console.print(f"[red]✗ {error}[/]")
+            site_note = "site: failed"
+    fresh = sum(1 for i in in_scope if i.state == "fresh") - computed
+    summary = f"computed {computed} · fresh {max(fresh, 0)} · failed {len(failures)} · pages changed {len(changed)} · {time.perf_counter() - started:.2f} s · {site_note}"
+    console.print(("[red]" if failures else "[green]") + summary + "[/]")
+    return 1 if failures else 0
+
+
+def _parse(key: str) -> str:
+    section, backend, _ = key.split("/")
+    return section if backend == "none" else f"{section} · {backend}"
+
+
+def _watched(project: Project) -> dict[Path, int]:
+    """Files whose edits trigger a rebuild: sections, templates, hand-written docs, the generator itself."""
+    stamps = {}
+    generated = {project.docs_dir / "index.md", project.docs_dir / "part-a", project.docs_dir / "part-b"}
+    for folder in (project.sections_dir, project.templates_dir, project.docs_dir, project.root / "generator"):
+        for path in folder.rglob("*"):
+            if path.is_file() and not any(g == path or g in path.parents for g in generated) and "__pycache__" not in path.parts:
+                stamps[path] = path.stat().st_mtime_ns
+    return stamps
+
+
+def serve_forever(project: Project, *, port: int, profile: str | None, backends: Sequence[str], interval: float, console: Console) -> None:
+    """Serve site/ on 127.0.0.1 and rebuild (stale sections, pages, site) whenever a watched file changes."""
+    import functools
+    import http.server
+    import subprocess
+    import sys
+    import threading
+
+    def rebuild() -> None:
+        # A fresh process, so edited project modules are imported anew.
+        command = [sys.executable, "-m", "generator.cli", "build"]
+        command += ["--profile", profile] if profile else []
+        for name in backends:
+            command += ["--backend", name]
+        subprocess.run(command, cwd=project.root)
+
+    rebuild()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(project.site_dir))
+    http.server.ThreadingHTTPServer.allow_reuse_address = True
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    console.print(f"serving {project.site_dir} at http://127.0.0.1:{port}/ (Ctrl+C stops)")
+    seen = _watched(project)
+    try:
+        while True:
+            time.sleep(interval)
+            now = _watched(project)
+            if now != seen:
+                changed = sorted({p for p in set(now) | set(seen) if now.get(p) != seen.get(p)})
+                console.print(f"changed: {', '.join(str(p.relative_to(project.root)) for p in changed[:5])}")
+                rebuild()
+                seen = _watched(project)
+    except KeyboardInterrupt:
+        console.print("stopped")
+    finally:
+        server.shutdown()

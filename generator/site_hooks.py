@@ -1,0 +1,60 @@
+"""MkDocs hooks: the nav in section order, cached figures served from cache/, MathJax served from node_modules/."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.exceptions import PluginError
+from mkdocs.structure.files import File, Files
+
+# The parts of MathJax's es5 build the pages can ask for: the TeX→CHTML bundle, its fonts, and the
+# components it loads on demand (TeX extensions, the menu, assistive MathML).
+MATHJAX_ENTRY = "tex-chtml.js"
+MATHJAX_GLOBS = (MATHJAX_ENTRY, "output/chtml/fonts/woff-v2/*.woff", "input/tex/extensions/*.js", "ui/*.js", "a11y/*.js")
+
+
+def _root(config: MkDocsConfig) -> Path:
+    return Path(config.config_file_path).parent
+
+
+def _section_key(path: Path) -> tuple[int, ...]:
+    return tuple(int(part) for part in path.stem.split(".")) if re.fullmatch(r"[0-9.]+", path.stem) else (10**6,)
+
+
+def _title(path: Path) -> str | None:
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# "):
+            return line[2:].strip()
+    return None
+
+
+def on_config(config: MkDocsConfig) -> MkDocsConfig:
+    """Nav: Home, Part A, Part B, with the section pages in id order (1.7 < 1.7.1 < 1.8)."""
+    docs = Path(config.docs_dir)
+    nav: list = [{"Home": "index.md"}]
+    for part, folder in (("Part A", "part-a"), ("Part B", "part-b")):
+        pages = sorted((docs / folder).glob("*.md"), key=_section_key)
+        if pages:
+            nav.append({part: [{f"{p.stem} {_title(p) or ''}".strip(): f"{folder}/{p.name}"} for p in pages]})
+    config.nav = nav
+    return config
+
+
+def on_files(files: Files, config: MkDocsConfig) -> Files:
+    """Add the figures of cache/ as figures/… and MathJax's es5 build as assets/mathjax/…"""
+    root = _root(config)
+    cache = root / "cache"
+    if cache.is_dir():
+        for path in sorted(cache.rglob("*")):
+            rel = path.relative_to(cache)
+            if path.is_file() and path.suffix in (".png", ".gif", ".svg") and not any(p.startswith(".") or p.endswith((".new", ".old")) for p in rel.parts):
+                files.append(File.generated(config, f"figures/{rel.as_posix()}", abs_src_path=str(path)))
+    mathjax = root / "node_modules" / "mathjax" / "es5"
+    if not (mathjax / MATHJAX_ENTRY).is_file():
+        raise PluginError(f"MathJax is not installed at {mathjax}; run `npm ci` (scripts/setup does) so math renders offline")
+    for pattern in MATHJAX_GLOBS:
+        for path in sorted(mathjax.glob(pattern)):
+            files.append(File.generated(config, f"assets/mathjax/{path.relative_to(mathjax).as_posix()}", abs_src_path=str(path)))
+    return files

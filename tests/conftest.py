@@ -1,0 +1,123 @@
+"""Shared fixtures: a small throwaway gen project, and running `gen` in it as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+PYPROJECT = """\
+[tool.gen]
+backends = ["deepfloyd", "mnist"]
+code_packages = ["sections", "lib"]
+"""
+
+MKDOCS = f"""\
+site_name: test report
+docs_dir: docs
+site_dir: site
+strict: true
+hooks:
+  - {REPO / "generator" / "site_hooks.py"}
+theme:
+  name: material
+  font: false
+markdown_extensions:
+  - attr_list
+  - md_in_html
+  - tables
+  - pymdownx.superfences
+  - pymdownx.arithmatex:
+      generic: true
+  - pymdownx.tabbed:
+      alternate_style: true
+"""
+
+TEMPLATE = """\
+{% extends "_base.md.j2" %}
+{% block approach %}Approach of {{ section.title }}: \\(x_t = \\sqrt{\\bar\\alpha_t} x_0\\).{% endblock %}
+{% block results %}
+{% call(r) m.backend_tabs(results) %}
+{{ m.grid(r.figures) }}
+value = {{ r.metrics.value }}
+{% endcall %}
+{% endblock %}
+"""
+
+
+def section_source(section_id: str, *, params: str = "{'scale': 1.0}", upstream: str = "()", extra: str = "", body: str = "") -> str:
+    """A Part B section that writes one figure and a metric, importing lib.maths inside compute."""
+    return textwrap.dedent(
+        f"""\
+        from generator.section import Section
+
+        SECTION = Section(id={section_id!r}, part="B", title="Section {section_id}", template="page.md.j2",
+                          params={params}, upstream={upstream}{extra})
+
+
+        def compute(ctx):
+            import numpy as np
+
+            from lib.maths import double
+
+            {body or "pass"}
+            value = double(ctx.params["scale"])
+            ctx.metric("value", value)
+            ctx.figure("square", np.full((8, 8), value / 10.0), "a square of value " + str(value), value_range=(0.0, 1.0))
+        """
+    )
+
+
+@dataclass
+class GenProject:
+    root: Path
+
+    def gen(self, *args: str, check: bool | int = True, timeout: float = 120) -> subprocess.CompletedProcess:
+        env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
+        result = subprocess.run([sys.executable, "-m", "generator.cli", *args], cwd=self.root, capture_output=True, text=True, env=env, timeout=timeout)
+        expected = 0 if check is True else check
+        if check is not False and result.returncode != expected:
+            raise AssertionError(f"gen {' '.join(args)} exited {result.returncode}, expected {expected}\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def write(self, rel: str, text: str) -> Path:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+
+    def snapshot(self, *folders: str) -> dict[str, tuple[int, bytes]]:
+        """Every file under the folders with its mtime and bytes."""
+        files = {}
+        for folder in folders:
+            for path in sorted((self.root / folder).rglob("*")):
+                if path.is_file():
+                    files[str(path.relative_to(self.root))] = (path.stat().st_mtime_ns, path.read_bytes())
+        return files
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> GenProject:
+    """Three Part B sections (2.1 ← 2.2 reads it; 2.3 independent) that need no torch."""
+    p = GenProject(tmp_path)
+    p.write("pyproject.toml", PYPROJECT)
+    p.write("mkdocs.yml", MKDOCS)
+    p.write("lib/__init__.py", "")
+    p.write("lib/maths.py", "def double(x):\n    return 2 * x\n")
+    p.write("lib/unrelated.py", "def triple(x):\n    return 3 * x\n")
+    for name in ("_macros.md.j2", "_base.md.j2", "index.md.j2"):
+        p.write(f"templates/{name}", (REPO / "templates" / name).read_text())
+    p.write("templates/page.md.j2", TEMPLATE)
+    p.write("sections/b1.py", section_source("2.1"))
+    p.write("sections/b2.py", section_source("2.2", upstream='("2.1",)'))
+    p.write("sections/b3.py", section_source("2.3", params="{'scale': 3.0}"))
+    p.write("docs/architecture.md", "# Architecture\n")
+    (tmp_path / "node_modules").symlink_to(REPO / "node_modules")
+    return p
