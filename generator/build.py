@@ -62,7 +62,7 @@ class Choice:
 
 def choose(project: Project, profile: str | None, backends: Sequence[str]) -> Choice:
     """Resolve --profile/--backend against [tool.gen] and what this machine can do."""
-    from generator.machine import cuda_available
+    from generator.diffusion.backends.probe import cuda_available
 
     for name in backends:
         if name not in BACKENDS:

@@ -8,6 +8,7 @@ import time
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from generator.build import UsageError, choose, load_sections, plan
 from generator.config import ConfigError, Project, find_project
@@ -28,7 +29,7 @@ BackendOpt = typer.Option(None, "--backend", "-b", help="deepfloyd, mnist or tin
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}")
+    err.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(code)
 
 
@@ -101,14 +102,14 @@ def status(
         return
     from rich.table import Table
 
-    table = Table(title=f"profile {choice.profile} ({choice.profile_why}) · backends {', '.join(choice.backends)}", title_justify="left")
+    table = Table(title=escape(f"profile {choice.profile} ({choice.profile_why}) · backends {', '.join(choice.backends)}"), title_justify="left")
     for column in ("id", "title", "backend", "profile", "state", "why", "last compute"):
         table.add_column(column, overflow="fold")
     colours = {"fresh": "green", "stale": "yellow", "missing": "red"}
     for row in rows:
         when = f"{row['seconds']:.1f} s, {row['computed_at']}" if row["seconds"] is not None else "—"
-        why = "; ".join(row["reasons"]) + (f" [dim](can't run here: {row['unavailable']})[/]" if row["unavailable"] else "")
-        table.add_row(row["section"], row["title"], row["backend"] or "—", row["profile"], f"[{colours[row['state']]}]{row['state']}[/]", why, when)
+        why = escape("; ".join(row["reasons"])) + (f" [dim](can't run here: {escape(row['unavailable'])})[/]" if row["unavailable"] else "")
+        table.add_row(row["section"], escape(row["title"]), row["backend"] or "—", row["profile"], f"[{colours[row['state']]}]{row['state']}[/]", why, when)
     console.print(table)
 
 

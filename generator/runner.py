@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from generator.build import Choice, Item, plan, run_item, select
@@ -20,7 +21,7 @@ class RichReporter(Reporter):
 
     def __init__(self, progress: Progress, item: Item):
         self.progress = progress
-        self.prefix = f"{item.label} · {item.module.spec.title}"
+        self.prefix = escape(f"{item.label} · {item.module.spec.title}")
         self.task = progress.add_task(self.prefix, total=None)
 
     def step(self, description: str, total: int | None) -> None:
@@ -39,7 +40,7 @@ class RichReporter(Reporter):
 
 def run_build(project: Project, modules: list, choice: Choice, *, sections: Sequence[str], force: bool, dry_run: bool, site: bool, console: Console, started: float) -> int:
     """Plan, compute, render and publish; returns the exit code (0 ok, 1 a section or the site failed)."""
-    console.print(f"gen build · profile [bold]{choice.profile}[/] ({choice.profile_why}) · backends [bold]{', '.join(choice.backends)}[/] ({choice.backends_why})")
+    console.print(f"gen build · profile [bold]{choice.profile}[/] ({escape(choice.profile_why)}) · backends [bold]{', '.join(choice.backends)}[/] ({escape(choice.backends_why)})")
     items = plan(project, modules, choice, force=False)
     if force:
         for item in items.values():
@@ -53,15 +54,15 @@ def run_build(project: Project, modules: list, choice: Choice, *, sections: Sequ
         if item.skip:
             if item.explicit_backend:
                 failures.append(f"{item.label}: {item.skip}")
-                console.print(f"[red]✗ {item.label} {item.module.spec.title}:[/] {item.skip}")
+                console.print(f"[red]✗ {item.label} {escape(item.module.spec.title)}:[/] {escape(item.skip)}")
             else:
-                console.print(f"[dim]– skipped {item.label}: {item.skip}[/]")
+                console.print(f"[dim]– skipped {item.label}: {escape(item.skip)}[/]")
         else:
             runnable.append(item)
     if dry_run:
         for item in runnable:
             why = "; ".join(item.reasons) if item.manifest else "never computed"
-            console.print(f"  would compute {item.label} {item.module.spec.title} [{item.key.profile}]: {why}")
+            console.print(escape(f"  would compute {item.label} {item.module.spec.title} [{item.key.profile}]: {why}"))
         console.print(f"plan: {len(runnable)} to compute, {sum(i.state == 'fresh' for i in in_scope)} fresh (dry run: nothing computed)")
         return 0
     computed = 0
@@ -78,18 +79,18 @@ def run_build(project: Project, modules: list, choice: Choice, *, sections: Sequ
             for item in runnable:
                 if any(f.startswith(f"{_parse(u)} ") for u in item.inputs["upstream"] for f in failures):
                     failures.append(f"{item.label}: upstream failed")
-                    console.print(f"[red]✗ {item.label} {item.module.spec.title}:[/] an upstream section failed")
+                    console.print(f"[red]✗ {item.label} {escape(item.module.spec.title)}:[/] an upstream section failed")
                     continue
                 reporter = RichReporter(progress, item)
                 why = "; ".join(item.reasons) if item.manifest else "never computed"
-                reporter.log(f"[bold]{item.label}[/] {item.module.spec.title}: {why}")
+                reporter.log(f"[bold]{item.label}[/] {escape(item.module.spec.title)}: {escape(why)}")
                 outcome = run_item(project, item, items, reporter, log_path)
                 reporter.finish(outcome.ok)
                 if outcome.ok:
                     computed += 1
                 else:
                     failures.append(f"{item.label} failed")
-                    console.print(f"[red]✗ {item.label} {item.module.spec.title} failed:[/] {outcome.error} (traceback: {log_path()})")
+                    console.print(f"[red]✗ {item.label} {escape(item.module.spec.title)} failed:[/] {escape(outcome.error)} (traceback: {log_path()})")
     changed = render_pages(project, modules, choice.profile, choice.backends)
     site_note = "site skipped (--no-site)"
     if site:
@@ -98,11 +99,11 @@ def run_build(project: Project, modules: list, choice: Choice, *, sections: Sequ
             site_note = f"site: {project.site_dir / 'index.html'}" + ("" if ran else " (unchanged)")
         except SiteError as error:
             failures.append("site")
-            console.print(f"[red]✗ {error}[/]")
+            console.print(f"[red]✗ {escape(str(error))}[/]")
             site_note = "site: failed"
     fresh = sum(1 for i in in_scope if i.state == "fresh") - computed
     summary = f"computed {computed} · fresh {max(fresh, 0)} · failed {len(failures)} · pages changed {len(changed)} · {time.perf_counter() - started:.2f} s · {site_note}"
-    console.print(("[red]" if failures else "[green]") + summary + "[/]")
+    console.print(("[red]" if failures else "[green]") + escape(summary) + "[/]")
     return 1 if failures else 0
 
 

@@ -121,3 +121,34 @@ def project(tmp_path: Path) -> GenProject:
     p.write("docs/architecture.md", "# Architecture\n")
     (tmp_path / "node_modules").symlink_to(REPO / "node_modules")
     return p
+
+
+PROJECT_FILES = ("pyproject.toml", "mkdocs.yml", "package.json", "sections", "templates", "docs", "inputs")
+
+
+def copy_project(destination: Path) -> GenProject:
+    """A copy of this repository's report (sections, templates, hand-written docs) without its cache."""
+    import shutil
+
+    for name in PROJECT_FILES:
+        source = REPO / name
+        if source.is_dir():
+            ignore = shutil.ignore_patterns("__pycache__", "part-a", "part-b", "index.md")
+            shutil.copytree(source, destination / name, ignore=ignore)
+        elif source.is_file():
+            shutil.copy2(source, destination / name)
+    text = (destination / "mkdocs.yml").read_text().replace("  - generator/site_hooks.py", f"  - {REPO / 'generator' / 'site_hooks.py'}")
+    (destination / "mkdocs.yml").write_text(text)
+    (destination / "node_modules").symlink_to(REPO / "node_modules")
+    # The copy's own modules are sections/ only; generator/ is the installed package.
+    pyproject = (destination / "pyproject.toml").read_text().replace("[tool.gen]\n", '[tool.gen]\ncode_packages = ["sections"]\n', 1)
+    (destination / "pyproject.toml").write_text(pyproject)
+    return GenProject(destination)
+
+
+@pytest.fixture(scope="session")
+def smoke_site(tmp_path_factory) -> GenProject:
+    """The whole report built once with the smoke profile on the tiny backend: every section, every page, the site."""
+    project = copy_project(tmp_path_factory.mktemp("report"))
+    project.build_output = project.gen("build", "--profile", "smoke", "--backend", "tiny", timeout=900)
+    return project

@@ -146,3 +146,28 @@ def test_status_json_has_the_documented_keys(project):
     row = states(project)["2.1"]
     assert {"section", "title", "backend", "profile", "state", "reasons", "seconds", "metrics"} <= set(row)
     assert row["metrics"] == {"value": 2.0} and row["reasons"] == [] and row["seconds"] >= 0
+
+
+def test_noop_build_rewrites_nothing_and_skips_mkdocs(project):
+    first = project.gen("build")
+    assert "site:" in first.stdout and "(unchanged)" not in first.stdout
+    before = project.snapshot("cache", "docs", "site")
+    second = project.gen("build")
+    assert "computed 0" in second.stdout and "pages changed 0" in second.stdout and "(unchanged)" in second.stdout
+    assert project.snapshot("cache", "docs", "site") == before
+
+
+def test_noop_build_and_status_import_no_heavy_library(project):
+    project.gen("build")
+    for command in (["build"], ["status"]):
+        result = subprocess.run([sys.executable, "-X", "importtime", "-m", "generator.cli", *command], cwd=project.root, capture_output=True, text=True)
+        imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+        assert not imported & {"torch", "diffusers", "transformers", "matplotlib", "mkdocs"}, command
+
+
+def test_editing_a_docs_page_rebuilds_the_site_without_recomputing(project):
+    project.gen("build")
+    project.write("docs/architecture.md", "# Architecture\n\nNew words.\n")
+    out = project.gen("build").stdout
+    assert "computed 0" in out and "(unchanged)" not in out
+    assert "New words." in (project.root / "site/architecture/index.html").read_text()

@@ -13,14 +13,3 @@ window.MathJax = {
   },
 };
 
-// Material's instant navigation swaps pages without a reload; typeset each new page.
-if (typeof document$ !== "undefined") {
-  document$.subscribe(() => {
-    if (window.MathJax && MathJax.startup && MathJax.startup.output) {
-      MathJax.startup.output.clearCache();
-      MathJax.typesetClear();
-      MathJax.texReset();
-      MathJax.typesetPromise();
-    }
-  });
-}
