@@ -314,11 +314,9 @@ def run_item(project: Project, item: Item, items: dict[ResultKey, Item], reporte
 
 def _load_backend(key: ResultKey, items: dict[ResultKey, Item], project: Project, config: dict) -> Any:
     info = BACKENDS[key.backend]
-    extra = {}
-    for up_id in info.upstream:
-        up_key = next(k for k in items if k.section == up_id and k.profile == key.profile)
-        extra["upstream_dir"] = ResultStore(project.artifacts_dir).final(up_key)
-    return info.load(config, **extra)
+    artifacts = ResultStore(project.artifacts_dir)
+    upstream = {k.section: artifacts.final(k) for k in items if k.section in info.upstream and k.profile == key.profile and k.backend is None}
+    return info.load(config, upstream)
 
 
 def _device_name() -> str:

@@ -34,7 +34,11 @@ class RichReporter(Reporter):
         self.progress.console.print(f"  {message}")
 
     def finish(self, ok: bool) -> None:
-        self.progress.update(self.task, description=f"{'[green]✓[/]' if ok else '[red]✗[/]'} {self.prefix}")
+        mark = "[green]✓[/]" if ok else "[red]✗[/]"
+        if ok:  # a finished bar is full, even for a step whose total was unknown
+            done = max(next(t for t in self.progress.tasks if t.id == self.task).completed, 1)
+            self.progress.update(self.task, total=done, completed=done)
+        self.progress.update(self.task, description=f"{mark} {self.prefix}")
         self.progress.stop_task(self.task)
 
 

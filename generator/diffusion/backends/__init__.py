@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 DEEPFLOYD_MODELS = {"stage_1": "DeepFloyd/IF-I-XL-v1.0", "stage_2": "DeepFloyd/IF-II-L-v1.0"}
@@ -18,17 +18,17 @@ class BackendInfo:
     label: str
     # Used by a plain `gen build` when it can run here (tiny is for tests only).
     default: bool
-    # Where the heavy backend class lives: "module:Class", imported only to compute.
-    loader: str
+    # Builds the heavy backend object from its config and the artifact folders of its upstream
+    # sections; it imports torch and diffusers, so it runs only when a section computes.
+    loader: Callable[[Mapping[str, Any], Mapping[str, Path]], Any]
     # Sections whose artifacts the backend reads (the mnist backend reads 2.3's UNet).
     upstream: tuple[str, ...] = ()
     unavailable: Callable[[bool, Mapping[str, Any]], str | None] = lambda needs_model, config: None
     identity: Callable[[Mapping[str, Any]], dict] = lambda config: {}
 
-    def load(self, config: Mapping[str, Any], **kwargs: Any) -> Any:
-        """Import and construct the heavy backend object (loads no weights yet)."""
-        module_name, class_name = self.loader.split(":")
-        return getattr(importlib.import_module(module_name), class_name)(dict(config), **kwargs)
+    def load(self, config: Mapping[str, Any], upstream: Mapping[str, Path]) -> Any:
+        """Construct the backend object (models load lazily, on first use)."""
+        return self.loader(config, upstream)
 
 
 def _deepfloyd_unavailable(needs_model: bool, config: Mapping[str, Any]) -> str | None:
@@ -45,6 +45,24 @@ def _deepfloyd_identity(config: Mapping[str, Any]) -> dict:
     }
 
 
+def _load_deepfloyd(config: Mapping[str, Any], upstream: Mapping[str, Path]) -> Any:
+    from generator.diffusion.backends.deepfloyd import DeepFloydBackend
+
+    return DeepFloydBackend(config)
+
+
+def _load_tiny(config: Mapping[str, Any], upstream: Mapping[str, Path]) -> Any:
+    from generator.diffusion.backends.tiny import TinyBackend
+
+    return TinyBackend(embeddings_cache_dir=config.get("embeddings_cache_dir"))
+
+
+def _load_mnist(config: Mapping[str, Any], upstream: Mapping[str, Path]) -> Any:
+    from generator.diffusion.backends.mnist import MnistBackend
+
+    return MnistBackend(unet_dir=upstream["2.3"], classifier_dir=upstream.get("2.0"))
+
+
 BACKENDS: dict[str, BackendInfo] = {
     info.name: info
     for info in (
@@ -52,7 +70,7 @@ BACKENDS: dict[str, BackendInfo] = {
             name="deepfloyd",
             label="DeepFloyd IF",
             default=True,
-            loader="generator.diffusion.backends.deepfloyd:DeepFloydBackend",
+            loader=_load_deepfloyd,
             unavailable=_deepfloyd_unavailable,
             identity=_deepfloyd_identity,
         ),
@@ -60,15 +78,15 @@ BACKENDS: dict[str, BackendInfo] = {
             name="mnist",
             label="MNIST UNet",
             default=True,
-            loader="generator.diffusion.backends.mnist:MnistBackend",
-            upstream=("2.3",),
+            loader=_load_mnist,
+            upstream=("2.3", "2.0"),
             identity=lambda config: {"unet": "class-conditioned UNet of section 2.3"},
         ),
         BackendInfo(
             name="tiny",
             label="Tiny IF (random weights)",
             default=False,
-            loader="generator.diffusion.backends.tiny:TinyBackend",
+            loader=_load_tiny,
             identity=lambda config: {"models": "random-weight IF architecture from configs"},
         ),
     )
