@@ -104,7 +104,8 @@ def section_backends(module: SectionModule) -> list[str | None]:
 
 def upstream_keys(module: SectionModule, backend: str | None, profile: str, by_id: dict[str, SectionModule]) -> list[ResultKey]:
     """The results an item reads: its sections' upstream plus its backend's (mnist reads 2.3)."""
-    ids = list(module.spec.upstream) + (list(BACKENDS[backend].upstream) if backend else [])
+    # A backend's upstream (the mnist UNet) matters only to sections that call the model.
+    ids = list(module.spec.upstream) + (list(BACKENDS[backend].upstream) if backend and module.spec.uses_model else [])
     keys = []
     for upstream_id in dict.fromkeys(ids):
         upstream = by_id[upstream_id]
@@ -130,7 +131,7 @@ def plan(project: Project, modules: list[SectionModule], choice: Choice, force: 
                 "prompts": list(spec.prompts.get(backend, [])) if backend else [],
                 "seeds": list(spec.seeds),
                 "profile": choice.profile,
-                "inputs": {name: {"path": value, "sha256": _input_hash(value, project.root)} for name, value in spec.inputs.items()},
+                "inputs": {name: {"path": value, "sha256": _input_hash(value, project.root)} for name, value in spec.inputs_for(backend).items()},
             },
             "code": code_closure(project.root, module.path, project.code_packages),
             "backend": {"name": backend, **BACKENDS[backend].identity(project.backend_config(backend))} if backend else {},

@@ -25,6 +25,19 @@ class Reporter:
         """A line for the user, shown above the progress bars."""
 
 
+def _strings(value: Any) -> Iterator[str]:
+    """Every prompt in a section's prompts: strings in nested lists and tuples, and the "prompt"/"prompts" of dict entries."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, Mapping):
+        for key in ("prompt", "prompts"):
+            if key in value:
+                yield from _strings(value[key])
+
+
 def resolve_input(value: str, root: Path) -> Path:
     """A spec input path: `builtin:grace_hopper` (matplotlib's sample photo) or a path under the project."""
     if value.startswith("builtin:"):
@@ -86,6 +99,10 @@ class Context:
             if self._backend_loader is None:
                 raise RuntimeError(f"section {self.section.id} runs without a backend")
             self._backend = self._backend_loader()
+            if self.section.uses_model:
+                # Encode every prompt up front: a text encoder (T5-XXL for IF) then loads once per section.
+                for prompt in dict.fromkeys(["", *_strings(self.prompts)]):
+                    self._backend.encode(prompt)
         return self._backend
 
     @property
@@ -96,7 +113,7 @@ class Context:
 
     def input_path(self, name: str) -> Path:
         """The file behind the spec's `inputs[name]`."""
-        return resolve_input(self.section.inputs[name], self._root)
+        return resolve_input(self.section.inputs_for(self.backend_name)[name], self._root)
 
     def generator(self, seed: int) -> Any:
         """A CPU torch.Generator seeded with `seed`: the same seed gives the same numbers everywhere."""

@@ -39,8 +39,9 @@ class Section:
     backends: Sequence[str] | None = None
     # Sections whose results this one reads.
     upstream: Sequence[str] = ()
-    # Named input files (a path, or "builtin:NAME"); their bytes are part of the fingerprint.
-    inputs: Mapping[str, str] = field(default_factory=dict)
+    # Named input files: a path or "builtin:NAME", or {backend: path} where backends read different files.
+    # Their bytes are part of the fingerprint of the backends that read them.
+    inputs: Mapping[str, str | Mapping[str, str]] = field(default_factory=dict)
     # False for Part A sections that only use the noise schedule and never call the model.
     uses_model: bool = True
     summary: str = ""
@@ -75,6 +76,10 @@ class Section:
         if self.part == "B" and (self.prompts or self.backends):
             raise SpecError("prompts", "Part B sections need no backend, so they take no prompts or backends")
 
+    def inputs_for(self, backend: str | None) -> dict[str, str]:
+        """The input files one backend reads (only these are in its fingerprint)."""
+        return {name: value if isinstance(value, str) else value[backend] for name, value in self.inputs.items() if isinstance(value, str) or backend in value}
+
     def params_for(self, profile: str) -> dict[str, Any]:
         """The parameters in force for a profile: `params` with that profile's overrides."""
         return {**self.params, **self.profiles.get(profile, {})}
@@ -82,6 +87,15 @@ class Section:
     @property
     def slug(self) -> str:
         return self.id.replace(".", "-")
+
+
+def backend_inputs(**files_by_backend: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """`inputs` where backends read different files: backend_inputs(deepfloyd=PHOTOS, mnist=DIGITS)."""
+    inputs: dict[str, dict[str, str]] = {}
+    for backend, files in files_by_backend.items():
+        for name, path in files.items():
+            inputs.setdefault(name, {})[backend] = path
+    return inputs
 
 
 @dataclass(frozen=True)

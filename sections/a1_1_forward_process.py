@@ -1,6 +1,9 @@
 """1.1 Forward process: the test image noised to t = 250, 500 and 750."""
 
-from generator.section import BASE_SEED, Section
+from generator.section import BASE_SEED, Section, backend_inputs
+
+PHOTO_FILES = {"test_image": "builtin:grace_hopper"}
+DIGIT_FILES = {"test_image": "inputs/digits/seven.png"}
 
 SECTION = Section(
     id="1.1",
@@ -10,8 +13,7 @@ SECTION = Section(
     summary="The test image noised to t = 250, 500 and 750 with the IF schedule.",
     params={"timesteps": [250, 500, 750]},
     seeds=[BASE_SEED],
-    inputs={"test_image": "builtin:grace_hopper"},
-    backends=["deepfloyd", "tiny"],
+    inputs=backend_inputs(deepfloyd=PHOTO_FILES, tiny=PHOTO_FILES, mnist=DIGIT_FILES),
     uses_model=False,
 )
 

@@ -1,6 +1,9 @@
 """1.2 Classical denoising: the best Gaussian blur of each noisy image, chosen by PSNR."""
 
-from generator.section import BASE_SEED, Section
+from generator.section import BASE_SEED, Section, backend_inputs
+
+PHOTO_FILES = {"test_image": "builtin:grace_hopper"}
+DIGIT_FILES = {"test_image": "inputs/digits/seven.png"}
 
 SECTION = Section(
     id="1.2",
@@ -16,8 +19,7 @@ SECTION = Section(
     },
     profiles={"smoke": {"kernels": [3, 7], "sigmas": [1.0, 2.0]}},
     seeds=[BASE_SEED],
-    inputs={"test_image": "builtin:grace_hopper"},
-    backends=["deepfloyd", "tiny"],
+    inputs=backend_inputs(deepfloyd=PHOTO_FILES, tiny=PHOTO_FILES, mnist=DIGIT_FILES),
     uses_model=False,
 )
 

@@ -80,7 +80,8 @@ class GenProject:
     root: Path
 
     def gen(self, *args: str, check: bool | int = True, timeout: float = 120) -> subprocess.CompletedProcess:
-        env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
+        # One torch thread: with two, a tiny UNet call spins for ~20x longer when another process holds a core.
+        env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb", "OMP_NUM_THREADS": "1"}
         result = subprocess.run([sys.executable, "-m", "generator.cli", *args], cwd=self.root, capture_output=True, text=True, env=env, timeout=timeout)
         expected = 0 if check is True else check
         if check is not False and result.returncode != expected:

@@ -1,0 +1,26 @@
+"""The SDEdit sweep shared by 1.7, 1.7.1 and 1.7.3: each input noised to i_start and denoised with CFG."""
+
+
+def sdedit_sweep(ctx):
+    """For each {"image", "prompt"} entry: SDEdit at every i_start of the sweep, then the original."""
+    import torch
+
+    from generator.diffusion.estimators import cfg
+    from generator.diffusion.sampling import sdedit
+    from generator.diffusion.schedule import strided_timesteps
+
+    backend, seed, value_range, p = ctx.backend, ctx.seeds[0], ctx.backend.value_range, ctx.params
+    timesteps = strided_timesteps(990, p["stride"])
+    unconditional = backend.estimator(backend.encode(""))
+    for entry in ctx.prompts:
+        image_name, prompt = entry["image"], entry["prompt"]
+        image = backend.load_image(ctx.input_path(image_name))
+        estimate = cfg(backend.estimator(backend.encode(prompt)), unconditional, p["cfg_scale"])
+        for i_start in ctx.track(p["i_starts"], f"SDEdit of {image_name}"):
+            # a fresh generator per run: every i_start sees the same noise, so the sweep varies i_start only
+            generator = ctx.generator(seed)
+            edited = sdedit(estimate, backend.schedule, timesteps, image, i_start, torch.randn(image.shape, generator=generator), generator)
+            t = timesteps[i_start]
+            ctx.figure(f"{image_name} i_start={i_start}", edited[0], f"i_start = {i_start} (t = {t}), “{prompt}”, seed {seed}",
+                       value_range=value_range, source=image_name, i_start=i_start, t=t, seed=seed, prompt=prompt)
+        ctx.figure(f"{image_name} original", image[0], "original", value_range=value_range, source=image_name)

@@ -1,0 +1,33 @@
+"""1.0 Sampling from the model: IF's own pipeline, stage I (64 px) and stage II (256 px), at two step counts."""
+
+from generator.section import BASE_SEED, Section
+
+PROMPTS = ["an oil painting of a snowy mountain village", "a man wearing a hat", "a rocket ship"]
+
+SECTION = Section(
+    id="1.0",
+    part="A",
+    title="Sampling from the model",
+    template="a1_0_sampling.md.j2",
+    summary="Three prompts through DeepFloyd IF's pipeline, stage I and stage II side by side, at 20 and 50 steps.",
+    # each value is num_inference_steps of both stages
+    params={"steps": [20, 50], "cfg_scale": 7.0},
+    profiles={"smoke": {"steps": [1, 2]}},
+    prompts={"deepfloyd": PROMPTS, "tiny": PROMPTS},
+    seeds=[BASE_SEED],
+    # the MNIST UNet has no pipeline of its own or super-resolution stage; 1.5 and 1.6 sample it
+    backends=["deepfloyd", "tiny"],
+)
+
+
+def compute(ctx):
+    backend, seed, value_range = ctx.backend, ctx.seeds[0], ctx.backend.value_range
+    negative = backend.encode("")
+    for steps in ctx.params["steps"]:
+        for prompt in ctx.track(ctx.prompts, f"{steps} steps"):
+            embeds = backend.encode(prompt)
+            small = backend.generate(embeds, negative, ctx.generator(seed), steps, ctx.params["cfg_scale"])
+            large = backend.upsample(small, embeds, negative, ctx.generator(seed), steps)
+            meta = {"steps": steps, "seed": seed, "prompt": prompt}
+            ctx.figure(f"{steps} steps stage I: {prompt}", small[0], f"stage I, 64 px, {steps} steps: “{prompt}”, seed {seed}", value_range=value_range, stage=1, **meta)
+            ctx.figure(f"{steps} steps stage II: {prompt}", large[0], f"stage II, 256 px, {steps} steps: “{prompt}”, seed {seed}", value_range=value_range, stage=2, **meta)

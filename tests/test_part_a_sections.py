@@ -1,0 +1,80 @@
+"""Every Part A section computed through the tiny backend (random-weight IF) with the smoke profile, and its page."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+# The figures each section must make with the smoke profile (stride 330: timesteps 990, 660, 330, 0).
+TIMESTEPS = (250, 500, 750)
+SDEDIT = {
+    "1.7": ("test_image", "aerial_terrain", "chart_emblem"),
+    "1.7.1": ("web_image", "house_drawing", "sailboat_drawing"),
+    "1.7.3": ("test_image", "aerial_terrain", "web_image"),
+}
+PROMPTS_1_0 = ("an oil painting of a snowy mountain village", "a man wearing a hat", "a rocket ship")
+EXPECTED_FIGURES = {
+    "1.0": [f"{steps} steps stage {stage}: {prompt}" for steps in (1, 2) for prompt in PROMPTS_1_0 for stage in ("I", "II")],
+    "1.3": ["original", *(f"{kind} t={t}" for t in TIMESTEPS for kind in ("noisy", "one-step"))],
+    "1.4": ["t=660", "t=330", "t=0", "original", "iterative", "one-step", "blur", "trajectory"],
+    "1.5": ["sample 1", "sample 2"],
+    "1.6": ["sample 1", "sample 2"],
+    **{sid: [f"{image} {what}" for image in images for what in ("i_start=1", "i_start=2", "original")] for sid, images in SDEDIT.items()},
+    "1.7.2": [f"{image} {what}" for image in ("test_image", "web_image", "aerial_terrain") for what in ("original", "mask", "to replace", "seed 1729", "seed 1730")],
+    "1.8": [f"{pair} seed {seed} {reading}" for pair, seeds in ((1, (1729, 1730)), (2, (1735, 1729)), (3, (1729, 1730))) for seed in seeds for reading in ("upright", "flip")],
+    "1.9": [f"{pair} seed {seed} {reading}" for pair, seeds in ((1, (1729, 1730)), (2, (1748, 1729)), (3, (1733, 1729))) for seed in seeds for reading in ("hybrid", "far")],
+}
+
+
+def manifest(project, section_id: str) -> dict:
+    path = project.root / "cache" / section_id / "tiny" / "smoke" / "manifest.json"
+    assert path.is_file(), f"section {section_id} has no tiny smoke result:\n{project.build_output.stdout[-3000:]}"
+    return json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("section_id", sorted(EXPECTED_FIGURES))
+def test_part_a_section_makes_its_figures_on_the_tiny_backend(smoke_site, section_id):
+    result = manifest(smoke_site, section_id)
+    names = [figure["name"] for figure in result["figures"]]
+    assert names == EXPECTED_FIGURES[section_id]
+    for figure in result["figures"]:
+        assert (smoke_site.root / "cache" / section_id / "tiny" / "smoke" / figure["file"]).stat().st_size > 0
+
+
+@pytest.mark.parametrize("section_id", sorted(EXPECTED_FIGURES))
+def test_part_a_page_shows_every_figure_with_math_and_escaped_prompts(smoke_site, section_id):
+    page = (smoke_site.root / "docs" / "part-a" / f"{section_id}.md").read_text()
+    for figure in manifest(smoke_site, section_id)["figures"]:
+        assert f"figures/{section_id}/tiny/smoke/{figure['file']}" in page, figure["name"]
+    assert "\\(" in page and "\\[" in page
+    assert "<figcaption>" in page and "seed 17" in page
+
+
+@pytest.mark.parametrize("section_id", ["1.7.2", "1.8", "1.9"])
+def test_seed_search_shows_the_chosen_seed_and_folds_the_others(smoke_site, section_id):
+    page = (smoke_site.root / "docs" / "part-a" / f"{section_id}.md").read_text()
+    figures = manifest(smoke_site, section_id)["figures"]
+    chosen = [f for f in figures if f.get("chosen")]
+    others = [f for f in figures if f.get("chosen") is False]
+    assert chosen and others
+    folded = page.split('??? note "Other seeds"')
+    assert len(folded) > 1
+    for figure in others:
+        # an image of a seed not chosen appears only inside an "Other seeds" block (indented under it)
+        line = next(line for line in page.splitlines() if figure["file"] in line)
+        assert re.match(r"^ {8,}", line), line
+
+
+def test_anagram_and_hybrid_show_the_spec_seeds_for_if_architectures(smoke_site):
+    for section_id, seeds in (("1.8", [1729, 1735, 1729]), ("1.9", [1729, 1748, 1733])):
+        figures = manifest(smoke_site, section_id)["figures"]
+        chosen = [f["seed"] for f in figures if f.get("chosen")][::2]
+        assert chosen == seeds, section_id
+
+
+def test_prompts_are_printed_as_inert_text(smoke_site):
+    page = (smoke_site.root / "docs" / "part-a" / "1.7.3.md").read_text()
+    assert "Prompt **“a rocket ship”**" in page
+    assert "<script" not in page
