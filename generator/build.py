@@ -108,7 +108,9 @@ def upstream_keys(module: SectionModule, backend: str | None, profile: str, by_i
     ids = list(module.spec.upstream) + (list(BACKENDS[backend].upstream) if backend and module.spec.uses_model else [])
     keys = []
     for upstream_id in dict.fromkeys(ids):
-        upstream = by_id[upstream_id]
+        upstream = by_id.get(upstream_id)
+        if upstream is None:  # a backend's upstream this project lacks; plan() marks the item unavailable
+            continue
         keys.append(ResultKey(upstream_id, None if upstream.spec.part == "B" else backend, profile))
     return keys
 
@@ -147,6 +149,9 @@ def plan(project: Project, modules: list[SectionModule], choice: Choice, force: 
                 item.reasons = item.reasons or ["--force"]
         if backend:
             item.skip = BACKENDS[backend].unavailable(spec.uses_model, project.backend_config(backend))
+            lacking = [u for u in BACKENDS[backend].upstream if u not in by_id] if spec.uses_model else []
+            if lacking and item.skip is None:
+                item.skip = f"the {backend} backend reads section {', '.join(lacking)}, which this project does not have"
             item.explicit_backend = choice.explicit_backends
         items[key] = item
         return item

@@ -169,7 +169,7 @@ class Context:
     def _record(self, kind: str, name: str, path: Path, caption: str, meta: Mapping[str, Any]) -> None:
         if any(entry["name"] == name for entry in self.figures):
             raise ValueError(f"figure name {name!r} is used twice in section {self.section.id}")
-        self.figures.append({"kind": kind, "name": name, "file": path.name, "caption": caption, **dict(meta)})
+        self.figures.append({**dict(meta), "kind": kind, "name": name, "file": path.name, "caption": caption})
 
     def figure(self, name: str, image: Any, caption: str = "", value_range: tuple[float, float] = (-1.0, 1.0), **meta: Any) -> None:
         """One image (CHW tensor or array in `value_range`) with a caption; `meta` (seed, t, …) goes to the page."""
@@ -189,20 +189,24 @@ class Context:
         media.write(path, media.png_bytes(pixels))
         self._record("grid", name, path, caption, {"width": pixels.shape[1], "height": pixels.shape[0], "ncols": ncols, **meta})
 
-    def gif(self, name: str, frames: Sequence[Any], caption: str = "", value_range: tuple[float, float] = (-1.0, 1.0), duration_ms: int = 80, scale: int = 1, **meta: Any) -> None:
-        """An animation (e.g. a denoising trajectory) as a looping GIF."""
+    def gif(self, name: str, frames: Sequence[Any], caption: str = "", value_range: tuple[float, float] = (-1.0, 1.0), duration_ms: int = 80,
+            scale: int = 1, ncols: int | None = None, **meta: Any) -> None:
+        """An animation (e.g. a denoising trajectory) as a looping GIF; with `ncols`, each frame is a batch tiled into a grid."""
         from generator import media
 
+        if ncols is not None:
+            frames = [media.grid(list(frame), ncols, value_range) for frame in frames]
         path = self._file(name, ".gif")
         media.write(path, media.gif_bytes(list(frames), value_range, duration_ms, scale))
         self._record("gif", name, path, caption, {"frames": len(frames), **meta})
 
-    def plot(self, name: str, series: Mapping[str, Sequence[float]], caption: str = "", *, xlabel: str = "step", ylabel: str = "loss", logy: bool = True, smooth: int = 0, **meta: Any) -> None:
-        """A line plot (a loss curve) of one or more named series."""
+    def plot(self, name: str, series: Mapping[str, Sequence[float]], caption: str = "", *, xlabel: str = "step", ylabel: str = "loss", logy: bool = True,
+             smooth: int = 0, bars: bool = False, **meta: Any) -> None:
+        """A line plot (a loss curve) of one or more named series, or a bar chart of one."""
         from generator import media
 
         path = self._file(name, ".png")
-        media.write(path, media.plot_png(dict(series), xlabel=xlabel, ylabel=ylabel, logy=logy, smooth=smooth))
+        media.write(path, media.plot_png(dict(series), xlabel=xlabel, ylabel=ylabel, logy=logy, smooth=smooth, bars=bars))
         self._record("plot", name, path, caption, meta)
 
     def metric(self, name: str, value: float) -> None:

@@ -68,8 +68,8 @@ def gif_bytes(frames: Sequence[Any], value_range: tuple[float, float] = (-1.0, 1
     return buffer.getvalue()
 
 
-def plot_png(series: dict[str, Sequence[float]], *, xlabel: str, ylabel: str, logy: bool, title: str = "", smooth: int = 0) -> bytes:
-    """A line plot of one or more series (optionally with a running mean) as PNG bytes."""
+def plot_png(series: dict[str, Sequence[float]], *, xlabel: str, ylabel: str, logy: bool, title: str = "", smooth: int = 0, bars: bool = False) -> bytes:
+    """A line plot of one or more series (optionally with a running mean), or a bar chart, as PNG bytes."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -78,7 +78,10 @@ def plot_png(series: dict[str, Sequence[float]], *, xlabel: str, ylabel: str, lo
     figure, axes = plt.subplots(figsize=(6.4, 3.6), dpi=120)
     for label, values in series.items():
         values = np.asarray(values, dtype=np.float64)
-        if smooth > 1 and len(values) > smooth:
+        if bars:
+            axes.bar(np.arange(len(values)), values, label=label)
+            axes.set_xticks(np.arange(len(values)))
+        elif smooth > 1 and len(values) > smooth:
             axes.plot(values, alpha=0.3, linewidth=0.8)
             kernel = np.ones(smooth) / smooth
             axes.plot(np.arange(smooth - 1, len(values)), np.convolve(values, kernel, mode="valid"), label=f"{label} (mean of {smooth})", color=axes.lines[-1].get_color())

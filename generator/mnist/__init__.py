@@ -1,0 +1,3 @@
+"""Part B of the report: diffusion models trained from scratch on MNIST (data, UNets, DDPM, training)."""
+
+BASE_SEED = 1729

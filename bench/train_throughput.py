@@ -1,0 +1,258 @@
+"""CPU training throughput of the Part B UNets (fp32 / bf16 autocast / channels_last) and the quick profile end to end.
+
+    python bench/train_throughput.py              # images/s and GFLOP/s per UNet and precision (~2-4 min)
+    python bench/train_throughput.py --pipeline   # times every model and figure of the quick profile (~5 min)
+
+Each run rewrites its own section of BENCHMARKS.md (pass --no-write to only print). Variants are timed
+round-robin, a few steps each per round, so that load from other processes hits them alike; medians are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from generator.mnist.classifier import accuracy, class_histogram, classify, train_classifier  # noqa: E402
+from generator.mnist.data import load_mnist  # noqa: E402
+from generator.mnist.ddpm import ddpm_schedule, sample_digits  # noqa: E402
+from generator.mnist.precision import Precision, cpu_supports_bf16  # noqa: E402
+from generator.mnist.profiles import PROFILES  # noqa: E402
+from generator.mnist.train import (  # noqa: E402
+    BatchLoss,
+    TrainConfig,
+    class_conditioned_loss,
+    denoiser_loss,
+    seeded,
+    time_conditioned_loss,
+    train_class_conditioned,
+    train_denoiser,
+    train_time_conditioned,
+)
+from generator.mnist.unet import ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet  # noqa: E402
+
+BENCHMARKS = ROOT / "BENCHMARKS.md"
+CPU = torch.device("cpu")
+VARIANTS = {
+    "fp32": Precision(CPU),
+    "channels_last": Precision(CPU, None, channels_last=True),
+    "bf16": Precision(CPU, torch.bfloat16),
+    "bf16+channels_last": Precision(CPU, torch.bfloat16, channels_last=True),
+}
+MIN_ROUND_S = 0.5  # fast variants repeat steps within a round so that timer noise stays small
+FULL_SIZE_BATCH = 32  # the full profiles' batches (128/256) take tens of seconds per fp32 step on 2 cores
+
+
+def unet_cases() -> list[tuple[str, str, TrainConfig, Callable[[], torch.nn.Module], BatchLoss]]:
+    """(model, profile, config, builder, loss) for each UNet at the full and quick sizes."""
+    schedule = ddpm_schedule()
+    cases = []
+    for profile in ("full", "quick"):
+        den, tc, cc = PROFILES[profile].denoiser, PROFILES[profile].time_conditioned, PROFILES[profile].class_conditioned
+        cases += [
+            ("UnconditionalUNet (2.1)", profile, den, lambda d=den.num_hiddens: UnconditionalUNet(1, d), denoiser_loss(den)),
+            ("TimeConditionalUNet (2.2)", profile, tc, lambda d=tc.num_hiddens: TimeConditionalUNet(1, d), time_conditioned_loss(schedule)),
+            ("ClassConditionalUNet (2.3)", profile, cc, lambda d=cc.num_hiddens: ClassConditionalUNet(1, 10, d), class_conditioned_loss(schedule, cc)),
+        ]
+    return cases
+
+
+def flops_per_image(build: Callable[[], torch.nn.Module], batch_loss: BatchLoss, batch: int) -> float:
+    """Forward + backward FLOPs of one training step divided by the batch size."""
+    model = build().train()
+    x, labels = torch.rand(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
+    with FlopCounterMode(display=False) as counter:
+        batch_loss(model, x, labels, torch.Generator().manual_seed(0)).backward()
+    return counter.get_total_flops() / batch
+
+
+def time_training(build: Callable[[], torch.nn.Module], batch_loss: BatchLoss, config: TrainConfig, batch: int, rounds: int) -> dict[str, float]:
+    """Median training images/s per precision variant; each round runs every variant for about MIN_ROUND_S."""
+    generator = torch.Generator().manual_seed(0)
+    x, labels = torch.rand(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
+    runs = {}
+    for name, precision in VARIANTS.items():
+        model = precision.prepare(seeded(config, build)).train()
+        runs[name] = (precision, model, torch.optim.Adam(model.parameters(), lr=config.lr))
+
+    def steps(name: str, count: int) -> float:
+        precision, model, optimizer = runs[name]
+        started = time.perf_counter()
+        for _ in range(count):
+            with precision.autocast():
+                loss = batch_loss(model, precision.inputs(x), labels, generator)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        return time.perf_counter() - started
+
+    warmup = {name: steps(name, 1) for name in VARIANTS}  # also builds the oneDNN primitives
+    count = {name: max(1, round(MIN_ROUND_S / seconds)) for name, seconds in warmup.items()}
+    rates: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    for _ in range(rounds):
+        for name in VARIANTS:
+            rates[name].append(count[name] * batch / steps(name, count[name]))
+    return {name: statistics.median(values) for name, values in rates.items()}
+
+
+def matmul_gflops(rounds: int, n: int = 1024) -> dict[str, float]:
+    """Median GFLOP/s of an n x n matmul in fp32 and bf16 (2 n^3 FLOPs)."""
+    rates: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    operands = {dtype: (torch.rand(n, n).to(getattr(torch, full)), torch.rand(n, n).to(getattr(torch, full))) for dtype, full in (("fp32", "float32"), ("bf16", "bfloat16"))}
+    for _ in range(rounds + 1):
+        for dtype, (a, b) in operands.items():
+            started = time.perf_counter()
+            for _ in range(5):
+                a @ b
+            rates[dtype].append(5 * 2 * n**3 / (time.perf_counter() - started) / 1e9)
+    return {dtype: statistics.median(values[1:]) for dtype, values in rates.items()}
+
+
+def throughput(rounds: int) -> str:
+    """Markdown: images/s and GFLOP/s per UNet, size and precision, beside plain matmul GFLOP/s."""
+    lines = [
+        f"Measured by `python bench/train_throughput.py` on {machine()}; medians of {rounds} round-robin rounds of Adam steps (at least {MIN_ROUND_S} s per variant per round).",
+        f"Full-size models are timed at batch {FULL_SIZE_BATCH} (their profile batches take too long per fp32 step); quick-size models at their profile batch.",
+        "GFLOP/s = forward+backward FLOPs per image (torch.utils.flop_counter) x images/s.",
+        "",
+        "| model | profile (D, batch) | GFLOP/img | " + " | ".join(f"{v} img/s (GFLOP/s)" for v in VARIANTS) + " | best vs fp32 |",
+        "|---|---|---:|" + "---:|" * len(VARIANTS) + "---:|",
+    ]
+    for model, profile, config, build, batch_loss in unet_cases():
+        batch = FULL_SIZE_BATCH if profile == "full" else config.batch_size
+        gflop = flops_per_image(build, batch_loss, batch) / 1e9
+        rates = time_training(build, batch_loss, config, batch, rounds)
+        cells = " | ".join(f"{rates[v]:.0f} ({rates[v] * gflop:.0f})" for v in VARIANTS)
+        best = max(rates, key=rates.__getitem__)
+        lines.append(f"| {model} | {profile} ({config.num_hiddens}, {batch}) | {gflop:.3f} | {cells} | {best} x{rates[best] / rates['fp32']:.1f} |")
+        print(lines[-1], flush=True)
+    mm = matmul_gflops(rounds)
+    lines += ["", f"Plain 1024x1024 matmul in the same run: fp32 {mm['fp32']:.0f} GFLOP/s, bf16 {mm['bf16']:.0f} GFLOP/s."]
+    return "\n".join(lines)
+
+
+def pipeline() -> str:
+    """Markdown: wall time of each stage of the quick profile, final losses, classifier accuracy, on-target shares."""
+    profile, rows, notes = PROFILES["quick"], [], []
+    started = time.perf_counter()
+
+    def stage(name: str, since: float, detail: str) -> None:
+        rows.append(f"| {name} | {time.perf_counter() - since:.1f} | {detail} |")
+        print(rows[-1], flush=True)
+
+    t = time.perf_counter()
+    data = load_mnist()
+    clf = train_classifier(data.train_images, data.train_labels, profile.classifier)
+    stage("classifier", t, f"test accuracy {accuracy(clf.model, data.test_images, data.test_labels):.1%} on {len(data.test_labels):,} digits")
+
+    t = time.perf_counter()
+    den = train_denoiser(data.train_images, profile.denoiser)
+    x = data.test_images[:8]
+    with torch.no_grad():
+        for sigma in (0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0):
+            den.model(x + sigma * torch.randn(x.shape, generator=torch.Generator().manual_seed(1729)))
+    stage("2.1 denoiser + sigma sweep", t, f"final loss {tail_mean(den.losses):.4f}")
+
+    grids: dict[int, torch.Tensor] = {}
+    sampling = {"2.2": 0.0, "2.3": 0.0}
+
+    def time_grid(epoch: int, model: torch.nn.Module) -> None:
+        if epoch in profile.time_grid_epochs:
+            t = time.perf_counter()
+            grids[epoch] = sample_digits(model, profile.grid_images)
+            sampling["2.2"] += time.perf_counter() - t
+
+    t = time.perf_counter()
+    tc = train_time_conditioned(data.train_images, profile.time_conditioned, on_epoch_end=time_grid)
+    hist = class_histogram(clf.model, grids[profile.time_conditioned.epochs]).tolist()
+    stage(
+        f"2.2 time-conditioned + {len(grids)} grids of {profile.grid_images}",
+        t,
+        f"sampling {sampling['2.2']:.1f} s; final loss {tail_mean(tc.losses):.4f}; classifier histogram of the last grid {hist}",
+    )
+
+    digits = torch.arange(10).repeat_interleave(profile.class_images_per_digit)
+    onehot = F.one_hot(digits, 10).float()
+    cfg_grids: dict[int, torch.Tensor] = {}
+
+    def cfg_grid(epoch: int, model: torch.nn.Module) -> None:
+        if epoch in profile.class_grid_epochs:
+            t = time.perf_counter()
+            cfg_grids[epoch] = sample_digits(model, len(digits), c=onehot)
+            sampling["2.3"] += time.perf_counter() - t
+
+    t = time.perf_counter()
+    cc = train_class_conditioned(data.train_images, data.train_labels, profile.class_conditioned, on_epoch_end=cfg_grid)
+    shares = {e: (classify(clf.model, g) == digits).float().mean().item() for e, g in cfg_grids.items()}
+    stage(
+        f"2.3 class-conditioned + CFG grids of {len(digits)} after epochs {list(cfg_grids)}",
+        t,
+        f"sampling {sampling['2.3']:.1f} s; final loss {tail_mean(cc.losses):.4f}; γ=5 on-target {', '.join(f'epoch {e}: {s:.0%}' for e, s in shares.items())}",
+    )
+
+    t = time.perf_counter()
+    sweep = {g: (classify(clf.model, sample_digits(cc.model, len(digits), c=onehot, guidance_scale=g)) == digits).float().mean().item() for g in (0.0, 5.0, 10.0)}
+    stage(f"2.3 guidance sweep γ ∈ {{0, 5, 10}}, {len(digits)} samples each", t, "on-target " + ", ".join(f"γ={g:g}: {s:.0%}" for g, s in sweep.items()))
+
+    notes.append(f"Data: {data.source}. Precision: bf16 autocast + channels_last. Total **{time.perf_counter() - started:.0f} s**.")
+    header = [f"Measured by `python bench/train_throughput.py --pipeline` on {machine()}.", "", "| stage | wall s | result |", "|---|---:|---|"]
+    return "\n".join(header + rows + [""] + notes)
+
+
+def tail_mean(losses: list[float], share: float = 0.05) -> float:
+    """Mean loss over the last 5% of steps (one step is too noisy to quote)."""
+    tail = losses[-max(1, int(len(losses) * share)) :]
+    return sum(tail) / len(tail)
+
+
+def machine() -> str:
+    """CPU model, core count, torch version and the system load when the run started."""
+    cpuinfo = Path("/proc/cpuinfo")
+    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")] if cpuinfo.exists() else []
+    cpu = names[0] if names else platform.machine()
+    bf16 = "native bf16" if cpu_supports_bf16() else "no native bf16"
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return f"{cpu} ({bf16}), {os.cpu_count()} cores, {torch.get_num_threads()} threads, torch {torch.__version__} (1-min load average at start {load:.1f})"
+
+
+def write_section(title: str, body: str) -> None:
+    """Replace (or append) the '## title' section of BENCHMARKS.md."""
+    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n"
+    head = f"## {title}"
+    if head in text:
+        before, rest = text.split(head, 1)
+        after = rest[rest.find("\n## ") :] if "\n## " in rest else ""
+    else:
+        before, after = text.rstrip("\n") + "\n\n", ""
+    BENCHMARKS.write_text(f"{before}{head}\n\n{body}\n{after}".rstrip("\n") + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pipeline", action="store_true", help="time the whole quick profile instead")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    if args.pipeline:
+        title, body = "Quick profile end to end (CPU)", pipeline()
+    else:
+        title, body = "Training throughput (CPU)", throughput(args.rounds)
+    print(body)
+    if not args.no_write:
+        write_section(title, body)
+
+
+if __name__ == "__main__":
+    main()

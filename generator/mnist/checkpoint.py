@@ -1,0 +1,138 @@
+"""Training checkpoints as safetensors (never pickle): tensors in the file, small non-tensor state as JSON metadata."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import Tensor, nn
+
+from generator.mnist.unet import ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet
+
+FORMAT = "gen-mnist-checkpoint/1"
+_NAME = re.compile(r"epoch-(\d{3,})\.safetensors")
+
+
+@dataclass
+class TrainingState:
+    """Everything needed to continue training exactly: weights, optimizer, scheduler, RNG, loss history."""
+
+    kind: str
+    config: dict[str, Any]
+    epoch: int
+    model: dict[str, Tensor]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+    rng: Tensor
+    losses: list[float]
+
+
+def checkpoint_path(checkpoint_dir: Path, epoch: int) -> Path:
+    """checkpoint_dir/epoch-NNN.safetensors."""
+    return Path(checkpoint_dir) / f"epoch-{epoch:03d}.safetensors"
+
+
+def latest_checkpoint(checkpoint_dir: Path | None) -> Path | None:
+    """The checkpoint with the highest epoch in checkpoint_dir, or None."""
+    if checkpoint_dir is None or not Path(checkpoint_dir).is_dir():
+        return None
+    found = [(int(m.group(1)), p) for p in Path(checkpoint_dir).iterdir() if (m := _NAME.fullmatch(p.name))]
+    return max(found)[1] if found else None
+
+
+def save_training_state(path: Path, state: TrainingState) -> None:
+    """Write state atomically; optimizer tensors are flattened to 'optimizer.<param>.<key>'."""
+    tensors = {f"model.{k}": v.detach().contiguous().cpu() for k, v in state.model.items()}
+    scalars: dict[str, dict[str, Any]] = {}
+    for index, param_state in state.optimizer["state"].items():
+        for key, value in param_state.items():
+            if isinstance(value, Tensor):
+                tensors[f"optimizer.{index}.{key}"] = value.detach().contiguous().cpu()
+            else:
+                scalars.setdefault(str(index), {})[key] = value
+    tensors["rng"] = state.rng.cpu()
+    tensors["losses"] = torch.tensor(state.losses, dtype=torch.float64)
+    metadata = {
+        "format": FORMAT,
+        "kind": state.kind,
+        "config": json.dumps(state.config, sort_keys=True),
+        "epoch": str(state.epoch),
+        "optimizer": json.dumps({"param_groups": state.optimizer["param_groups"], "scalars": scalars}),
+        "scheduler": json.dumps(state.scheduler),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    save_file(tensors, str(partial), metadata=metadata)
+    os.replace(partial, path)
+
+
+def _read(path: Path, device: torch.device | str, prefix: str = "") -> tuple[dict[str, str], dict[str, Tensor]]:
+    """Metadata and the tensors whose names start with prefix, after checking the format."""
+    try:
+        with safe_open(str(path), framework="pt", device=str(device)) as f:
+            metadata = f.metadata() or {}
+            tensors = {key: f.get_tensor(key) for key in f.keys() if key.startswith(prefix)}
+    except (OSError, SafetensorError) as err:
+        raise ValueError(f"{path} is not a readable checkpoint ({err}); delete it and train again.") from err
+    if metadata.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a {FORMAT} checkpoint; delete it or point checkpoint_dir elsewhere.")
+    return metadata, tensors
+
+
+def load_training_state(path: Path, device: torch.device | str = "cpu") -> TrainingState:
+    """Read a checkpoint written by save_training_state, rebuilding the optimizer state_dict."""
+    metadata, tensors = _read(path, device)
+    optimizer_meta = json.loads(metadata["optimizer"])
+    optimizer_state: dict[int, dict[str, Any]] = {int(i): dict(v) for i, v in optimizer_meta["scalars"].items()}
+    for key, value in tensors.items():
+        if key.startswith("optimizer."):
+            _, index, name = key.split(".", 2)
+            optimizer_state.setdefault(int(index), {})[name] = value
+    return TrainingState(
+        kind=metadata["kind"],
+        config=json.loads(metadata["config"]),
+        epoch=int(metadata["epoch"]),
+        model={key.removeprefix("model."): v for key, v in tensors.items() if key.startswith("model.")},
+        optimizer={"state": optimizer_state, "param_groups": optimizer_meta["param_groups"]},
+        scheduler=json.loads(metadata["scheduler"]),
+        rng=tensors["rng"].cpu(),
+        losses=tensors["losses"].tolist(),
+    )
+
+
+def build_model(kind: str, config: dict[str, Any]) -> nn.Module:
+    """The untrained architecture that a checkpoint of this kind ('denoiser', 'time', 'class', 'classifier') holds."""
+    from generator.mnist.classifier import DigitClassifier  # imported here: classifier -> train -> this module
+
+    d = config["num_hiddens"]
+    builders = {
+        "denoiser": lambda: UnconditionalUNet(1, d),
+        "time": lambda: TimeConditionalUNet(1, d),
+        "class": lambda: ClassConditionalUNet(1, 10, d),
+        "classifier": lambda: DigitClassifier(d),
+    }
+    if kind not in builders:
+        raise ValueError(f"checkpoint kind {kind!r} is none of {sorted(builders)}; it was written by another program.")
+    return builders[kind]()
+
+
+def load_model(path: Path, device: torch.device | str = "cpu") -> nn.Module:
+    """Rebuild a checkpoint's model from its metadata (kind, config) and load its weights, in eval mode."""
+    metadata, tensors = _read(path, device, prefix="model.")
+    model = build_model(metadata["kind"], json.loads(metadata["config"]))
+    model.load_state_dict({key.removeprefix("model."): v for key, v in tensors.items()})
+    return model.to(device).eval()
+
+
+def load_weights(model: nn.Module, path: Path) -> nn.Module:
+    """Load only the weights of a checkpoint into model (for sampling from an earlier epoch)."""
+    _, tensors = _read(path, next(model.parameters()).device, prefix="model.")
+    model.load_state_dict({key.removeprefix("model."): v for key, v in tensors.items()})
+    return model

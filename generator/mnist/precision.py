@@ -1,0 +1,54 @@
+"""Where and in what number format the MNIST models run: device, autocast dtype, memory layout."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class Precision:
+    """A device plus the autocast dtype (None = fp32) and memory layout used for training and sampling."""
+
+    device: torch.device
+    autocast_dtype: torch.dtype | None = None
+    channels_last: bool = False
+
+    def autocast(self) -> contextlib.AbstractContextManager[None]:
+        """Mixed-precision region for forward passes (a no-op in fp32)."""
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        """Move a model to the device and layout."""
+        return model.to(self.device, memory_format=self._memory_format)
+
+    def inputs(self, x: Tensor) -> Tensor:
+        """Move an image batch to the device and layout."""
+        return x.to(self.device, memory_format=self._memory_format)
+
+    @property
+    def _memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+    def describe(self) -> str:
+        """A short label such as 'cpu bf16 channels_last'."""
+        dtype = "fp32" if self.autocast_dtype is None else str(self.autocast_dtype).removeprefix("torch.").replace("bfloat16", "bf16").replace("float16", "fp16")
+        return f"{self.device.type} {dtype}" + (" channels_last" if self.channels_last else "")
+
+
+def cpu_supports_bf16() -> bool:
+    """True when oneDNN has native bf16 kernels on this CPU (AVX512-BF16 or AMX)."""
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def fastest_precision(device: str | torch.device | None = None) -> Precision:
+    """bf16 autocast + channels_last where the hardware runs bf16 natively (measured fastest, see BENCHMARKS.md), else fp32."""
+    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if dev.type == "cuda":
+        return Precision(dev, torch.bfloat16 if torch.cuda.is_bf16_supported() else None, channels_last=True)
+    return Precision(dev, torch.bfloat16 if cpu_supports_bf16() else None, channels_last=cpu_supports_bf16())

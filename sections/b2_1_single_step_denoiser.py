@@ -1,0 +1,68 @@
+"""2.1 Single-step denoising UNet: D_θ(z) trained to map z = x + σε back to x at σ = 0.5."""
+
+from generator.section import BASE_SEED, Section
+
+SECTION = Section(
+    id="2.1",
+    part="B",
+    title="Single-step denoising UNet",
+    template="b2_1_single_step_denoiser.md.j2",
+    summary="A UNet trained to remove Gaussian noise of σ = 0.5 in one step, and how it fares at other σ.",
+    params={
+        "num_hiddens": 128, "batch_size": 256, "epochs": 5, "lr": 1e-4, "sigma": 0.5, "max_train_images": None,
+        "sigmas": [0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0], "show_digits": 8,
+    },
+    profiles={
+        "quick": {"num_hiddens": 16, "batch_size": 64, "epochs": 2, "lr": 1e-3},
+        "smoke": {"num_hiddens": 8, "batch_size": 32, "epochs": 1, "lr": 1e-3, "max_train_images": 128, "show_digits": 4},
+    },
+    seeds=[BASE_SEED],
+)
+
+
+def compute(ctx):
+    import torch
+
+    from generator.mnist.checkpoint import checkpoint_path, load_weights
+    from generator.mnist.data import load_mnist
+    from generator.mnist.train import TrainConfig, train_denoiser
+    from generator.mnist.unet import UnconditionalUNet
+
+    p, seed = ctx.params, ctx.seeds[0]
+    data = load_mnist()
+    ctx.note("data", data.source)
+    digits = data.test_images[: p["show_digits"]]
+    sigmas = p["sigmas"]
+
+    # The noising process z = x + σε at every σ, one row per digit.
+    noise = ctx.noise(seed, digits.shape)
+    ctx.grid("noising", [x + s * e for x, e in zip(digits, noise, strict=True) for s in sigmas], ncols=len(sigmas), value_range=(0.0, 1.0),
+             caption="z = x + σε for σ = " + ", ".join(f"{s:g}" for s in sigmas) + f" (columns), seed {seed}")
+
+    config = TrainConfig(num_hiddens=p["num_hiddens"], batch_size=p["batch_size"], epochs=p["epochs"], lr=p["lr"], sigma=p["sigma"],
+                         max_train_images=p["max_train_images"], seed=seed)
+    train_count = min(len(data.train_images), p["max_train_images"] or len(data.train_images))
+    advance = ctx.step("training", config.epochs * -(-train_count // config.batch_size))
+    result = train_denoiser(data.train_images, config, checkpoint_dir=ctx.work_dir, progress=lambda *_: advance(1))
+    ctx.plot("loss", {"L2 loss": result.losses}, f"training loss over {len(result.losses)} steps (log scale)", smooth=20)
+    ctx.metric("final_loss", sum(result.losses[-20:]) / len(result.losses[-20:]))
+    ctx.metric("train_images", train_count)
+
+    # Test digits at the training σ, after the first and the last epoch: input, noisy, output.
+    noisy = digits + p["sigma"] * ctx.noise(seed + 1, digits.shape)
+    for epoch in sorted({1, config.epochs}):
+        model = load_weights(UnconditionalUNet(1, config.num_hiddens), checkpoint_path(ctx.work_dir, epoch)).eval()
+        with torch.no_grad():
+            denoised = model(noisy)
+        ctx.grid(f"epoch {epoch}", [*digits, *noisy, *denoised], ncols=len(digits), value_range=(0.0, 1.0), epoch=epoch,
+                 caption=f"after epoch {epoch}: clean (top), noisy σ = {p['sigma']:g} (middle), denoised (bottom)")
+
+    # Out of distribution: one digit at every σ, denoised by the final model.
+    digit = digits[:1].expand(len(sigmas), -1, -1, -1)
+    ood_noisy = digit + torch.tensor(sigmas).view(-1, 1, 1, 1) * ctx.noise(seed + 2, digit[:1].shape)
+    with torch.no_grad():
+        ood = result.model(ood_noisy)
+    ctx.grid("out of distribution", [*ood_noisy, *ood], ncols=len(sigmas), value_range=(0.0, 1.0),
+             caption="one test digit noised at σ = " + ", ".join(f"{s:g}" for s in sigmas) + " (top) and denoised (bottom)")
+    for s, clean in zip(sigmas, ood, strict=True):
+        ctx.metric(f"ood_mse_sigma_{s:g}", float(((clean - digit[0]) ** 2).mean()))

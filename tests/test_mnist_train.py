@@ -1,0 +1,124 @@
+"""Training loops: per-step losses, hooks, safetensors checkpoints, and resume that equals an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from generator.mnist.checkpoint import latest_checkpoint, load_model, load_weights
+from generator.mnist.classifier import accuracy, class_histogram, random_shift, train_classifier
+from generator.mnist.data import load_mnist
+from generator.mnist.ddpm import sample_digits
+from generator.mnist.precision import fastest_precision
+from generator.mnist.profiles import PROFILES
+from generator.mnist.train import TrainConfig, train_class_conditioned, train_denoiser, train_time_conditioned
+from generator.mnist.unet import ClassConditionalUNet
+
+TINY = TrainConfig(num_hiddens=4, batch_size=16, epochs=2, lr=3e-3, lr_gamma=0.5, p_uncond=0.1, max_train_images=48)
+
+
+class Interrupt(Exception):
+    """Stands in for a killed process."""
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return load_mnist(allow_download=False)
+
+
+def stop_after_epoch_1(epoch: int, _model: torch.nn.Module) -> None:
+    if epoch == 1:
+        raise Interrupt
+
+
+def test_resumed_training_equals_uninterrupted_training(mnist, tmp_path: Path) -> None:
+    precision = fastest_precision("cpu")
+    straight = train_class_conditioned(mnist.train_images, mnist.train_labels, TINY, checkpoint_dir=tmp_path / "a", precision=precision)
+    with pytest.raises(Interrupt):
+        train_class_conditioned(mnist.train_images, mnist.train_labels, TINY, checkpoint_dir=tmp_path / "b", precision=precision, on_epoch_end=stop_after_epoch_1)
+    assert latest_checkpoint(tmp_path / "b").name == "epoch-001.safetensors"
+    resumed = train_class_conditioned(mnist.train_images, mnist.train_labels, TINY, checkpoint_dir=tmp_path / "b", precision=precision)
+    assert resumed.resumed_from_epoch == 1
+    assert resumed.losses == straight.losses
+    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_checkpoint_is_safetensors_with_optimizer_scheduler_and_losses(mnist, tmp_path: Path) -> None:
+    result = train_time_conditioned(mnist.train_images, TINY, checkpoint_dir=tmp_path)
+    with safe_open(str(tmp_path / "epoch-002.safetensors"), framework="pt") as f:
+        keys, metadata = set(f.keys()), f.metadata()
+        assert f.get_tensor("losses").tolist() == result.losses
+    assert any(k.startswith("optimizer.0.exp_avg") for k in keys) and "rng" in keys
+    assert json.loads(metadata["scheduler"])["last_epoch"] == 2 and metadata["epoch"] == "2"
+
+
+def test_finished_run_in_checkpoint_dir_is_loaded_not_retrained(mnist, tmp_path: Path) -> None:
+    first = train_denoiser(mnist.train_images, TINY, checkpoint_dir=tmp_path)
+    calls: list[int] = []
+    again = train_denoiser(mnist.train_images, TINY, checkpoint_dir=tmp_path, progress=lambda step, total, loss: calls.append(step))
+    assert calls == [] and again.resumed_from_epoch == 2 and again.losses == first.losses
+
+
+def test_checkpoint_of_another_config_is_refused(mnist, tmp_path: Path) -> None:
+    train_denoiser(mnist.train_images, TINY, checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match="different run"):
+        train_denoiser(mnist.train_images, TrainConfig(**{**TINY.__dict__, "lr": 1e-3}), checkpoint_dir=tmp_path)
+
+
+def test_progress_sees_every_step_and_epoch_hook_every_epoch(mnist) -> None:
+    steps: list[tuple[int, int]] = []
+    epochs: list[int] = []
+    result = train_denoiser(mnist.train_images, TINY, progress=lambda step, total, loss: steps.append((step, total)), on_epoch_end=lambda e, m: epochs.append(e))
+    assert steps == [(i, 6) for i in range(1, 7)] and epochs == [1, 2] and len(result.losses) == 6
+
+
+def test_epoch_weights_load_into_a_fresh_model_and_sample_digits(mnist, tmp_path: Path) -> None:
+    trained = train_class_conditioned(mnist.train_images, mnist.train_labels, TINY, checkpoint_dir=tmp_path)
+    model = load_weights(ClassConditionalUNet(1, 10, TINY.num_hiddens), tmp_path / "epoch-002.safetensors").eval()
+    c = torch.eye(10)[:2]
+    samples = sample_digits(model, 2, c=c, seed=7)
+    assert torch.equal(samples, sample_digits(trained.model, 2, c=c, seed=7))
+    assert samples.shape == (2, 1, 28, 28) and samples.min() >= 0 and samples.max() <= 1
+
+
+def test_classifier_scores_samples_with_a_histogram(mnist) -> None:
+    config = PROFILES["smoke"].classifier
+    model = train_classifier(mnist.train_images, mnist.train_labels, config).model
+    assert 0.0 <= accuracy(model, mnist.test_images[:100], mnist.test_labels[:100]) <= 1.0
+    assert class_histogram(model, mnist.test_images[:30]).sum().item() == 30
+
+
+def test_random_shift_moves_a_centred_digit_without_losing_ink() -> None:
+    x = torch.zeros(8, 1, 28, 28)
+    x[:, :, 10:18, 10:18] = 1.0
+    shifted = random_shift(x, torch.Generator().manual_seed(0))
+    assert torch.equal(shifted.sum(dim=(1, 2, 3)), x.sum(dim=(1, 2, 3)))
+
+
+def test_full_profile_is_the_spec_hyperparameters() -> None:
+    full = PROFILES["full"]
+    assert (full.denoiser.num_hiddens, full.denoiser.batch_size, full.denoiser.epochs, full.denoiser.lr, full.denoiser.sigma) == (128, 256, 5, 1e-4, 0.5)
+    tc, cc = full.time_conditioned, full.class_conditioned
+    assert (tc.num_hiddens, tc.batch_size, tc.epochs, tc.lr, tc.p_uncond) == (64, 128, 20, 1e-3, 0.0)
+    assert abs(tc.lr_gamma**20 - 0.1) < 1e-12 and cc == TrainConfig(**{**tc.__dict__, "p_uncond": 0.1})
+    assert full.time_grid_epochs == (1, 5, 10, 15, 20) and full.class_grid_epochs == (5, 20)
+
+
+def test_load_model_rebuilds_the_architecture_from_checkpoint_metadata(mnist, tmp_path: Path) -> None:
+    trained = train_class_conditioned(mnist.train_images, mnist.train_labels, TINY, checkpoint_dir=tmp_path)
+    model = load_model(tmp_path / "epoch-002.safetensors")
+    assert isinstance(model, ClassConditionalUNet) and not model.training
+    for a, b in zip(trained.model.state_dict().values(), model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_unreadable_checkpoint_raises_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "epoch-001.safetensors"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="is not a readable checkpoint"):
+        load_model(path)
