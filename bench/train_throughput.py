@@ -1,7 +1,6 @@
 """CPU training throughput of the Part B UNets (fp32 / bf16 autocast / channels_last) and the quick profile end to end.
 
     python bench/train_throughput.py              # images/s and GFLOP/s per UNet and precision (~2-4 min)
-    python bench/train_throughput.py --pipeline   # times every model and figure of the quick profile (~5 min)
 
 Each run rewrites its own section of BENCHMARKS.md (pass --no-write to only print). Variants are timed
 round-robin, a few steps each per round, so that load from other processes hits them alike; medians are reported.
@@ -19,17 +18,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from generator.mnist.classifier import accuracy, class_histogram, classify, train_classifier  # noqa: E402
-from generator.mnist.data import load_mnist  # noqa: E402
-from generator.mnist.ddpm import ddpm_schedule, sample_digits  # noqa: E402
+from generator.build import load_sections  # noqa: E402
+from generator.config import find_project  # noqa: E402
+from generator.mnist.ddpm import ddpm_schedule  # noqa: E402
 from generator.mnist.precision import Precision, cpu_supports_bf16  # noqa: E402
-from generator.mnist.profiles import PROFILES  # noqa: E402
 from generator.mnist.train import (  # noqa: E402
     BatchLoss,
     TrainConfig,
@@ -37,9 +34,6 @@ from generator.mnist.train import (  # noqa: E402
     denoiser_loss,
     seeded,
     time_conditioned_loss,
-    train_class_conditioned,
-    train_denoiser,
-    train_time_conditioned,
 )
 from generator.mnist.unet import ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet  # noqa: E402
 
@@ -59,8 +53,10 @@ def unet_cases() -> list[tuple[str, str, TrainConfig, Callable[[], torch.nn.Modu
     """(model, profile, config, builder, loss) for each UNet at the full and quick sizes."""
     schedule = ddpm_schedule()
     cases = []
+    specs = {module.spec.id: module.spec for module in load_sections(find_project(ROOT))}
     for profile in ("full", "quick"):
-        den, tc, cc = PROFILES[profile].denoiser, PROFILES[profile].time_conditioned, PROFILES[profile].class_conditioned
+        # The hyperparameters the report's sections train with (their params for this profile).
+        den, tc, cc = (TrainConfig.from_params(specs[section].params_for(profile)) for section in ("2.1", "2.2", "2.3"))
         cases += [
             ("UnconditionalUNet (2.1)", profile, den, lambda d=den.num_hiddens: UnconditionalUNet(1, d), denoiser_loss(den)),
             ("TimeConditionalUNet (2.2)", profile, tc, lambda d=tc.num_hiddens: TimeConditionalUNet(1, d), time_conditioned_loss(schedule)),
@@ -143,80 +139,6 @@ def throughput(rounds: int) -> str:
     return "\n".join(lines)
 
 
-def pipeline() -> str:
-    """Markdown: wall time of each stage of the quick profile, final losses, classifier accuracy, on-target shares."""
-    profile, rows, notes = PROFILES["quick"], [], []
-    started = time.perf_counter()
-
-    def stage(name: str, since: float, detail: str) -> None:
-        rows.append(f"| {name} | {time.perf_counter() - since:.1f} | {detail} |")
-        print(rows[-1], flush=True)
-
-    t = time.perf_counter()
-    data = load_mnist()
-    clf = train_classifier(data.train_images, data.train_labels, profile.classifier)
-    stage("classifier", t, f"test accuracy {accuracy(clf.model, data.test_images, data.test_labels):.1%} on {len(data.test_labels):,} digits")
-
-    t = time.perf_counter()
-    den = train_denoiser(data.train_images, profile.denoiser)
-    x = data.test_images[:8]
-    with torch.no_grad():
-        for sigma in (0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0):
-            den.model(x + sigma * torch.randn(x.shape, generator=torch.Generator().manual_seed(1729)))
-    stage("2.1 denoiser + sigma sweep", t, f"final loss {tail_mean(den.losses):.4f}")
-
-    grids: dict[int, torch.Tensor] = {}
-    sampling = {"2.2": 0.0, "2.3": 0.0}
-
-    def time_grid(epoch: int, model: torch.nn.Module) -> None:
-        if epoch in profile.time_grid_epochs:
-            t = time.perf_counter()
-            grids[epoch] = sample_digits(model, profile.grid_images)
-            sampling["2.2"] += time.perf_counter() - t
-
-    t = time.perf_counter()
-    tc = train_time_conditioned(data.train_images, profile.time_conditioned, on_epoch_end=time_grid)
-    hist = class_histogram(clf.model, grids[profile.time_conditioned.epochs]).tolist()
-    stage(
-        f"2.2 time-conditioned + {len(grids)} grids of {profile.grid_images}",
-        t,
-        f"sampling {sampling['2.2']:.1f} s; final loss {tail_mean(tc.losses):.4f}; classifier histogram of the last grid {hist}",
-    )
-
-    digits = torch.arange(10).repeat_interleave(profile.class_images_per_digit)
-    onehot = F.one_hot(digits, 10).float()
-    cfg_grids: dict[int, torch.Tensor] = {}
-
-    def cfg_grid(epoch: int, model: torch.nn.Module) -> None:
-        if epoch in profile.class_grid_epochs:
-            t = time.perf_counter()
-            cfg_grids[epoch] = sample_digits(model, len(digits), c=onehot)
-            sampling["2.3"] += time.perf_counter() - t
-
-    t = time.perf_counter()
-    cc = train_class_conditioned(data.train_images, data.train_labels, profile.class_conditioned, on_epoch_end=cfg_grid)
-    shares = {e: (classify(clf.model, g) == digits).float().mean().item() for e, g in cfg_grids.items()}
-    stage(
-        f"2.3 class-conditioned + CFG grids of {len(digits)} after epochs {list(cfg_grids)}",
-        t,
-        f"sampling {sampling['2.3']:.1f} s; final loss {tail_mean(cc.losses):.4f}; γ=5 on-target {', '.join(f'epoch {e}: {s:.0%}' for e, s in shares.items())}",
-    )
-
-    t = time.perf_counter()
-    sweep = {g: (classify(clf.model, sample_digits(cc.model, len(digits), c=onehot, guidance_scale=g)) == digits).float().mean().item() for g in (0.0, 5.0, 10.0)}
-    stage(f"2.3 guidance sweep γ ∈ {{0, 5, 10}}, {len(digits)} samples each", t, "on-target " + ", ".join(f"γ={g:g}: {s:.0%}" for g, s in sweep.items()))
-
-    notes.append(f"Data: {data.source}. Precision: bf16 autocast + channels_last. Total **{time.perf_counter() - started:.0f} s**.")
-    header = [f"Measured by `python bench/train_throughput.py --pipeline` on {machine()}.", "", "| stage | wall s | result |", "|---|---:|---|"]
-    return "\n".join(header + rows + [""] + notes)
-
-
-def tail_mean(losses: list[float], share: float = 0.05) -> float:
-    """Mean loss over the last 5% of steps (one step is too noisy to quote)."""
-    tail = losses[-max(1, int(len(losses) * share)) :]
-    return sum(tail) / len(tail)
-
-
 def machine() -> str:
     """CPU model, core count, torch version and the system load when the run started."""
     cpuinfo = Path("/proc/cpuinfo")
@@ -241,14 +163,10 @@ def write_section(title: str, body: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pipeline", action="store_true", help="time the whole quick profile instead")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    if args.pipeline:
-        title, body = "Quick profile end to end (CPU)", pipeline()
-    else:
-        title, body = "Training throughput (CPU)", throughput(args.rounds)
+    title, body = "Training throughput (CPU)", throughput(args.rounds)
     print(body)
     if not args.no_write:
         write_section(title, body)

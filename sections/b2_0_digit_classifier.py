@@ -25,8 +25,7 @@ def compute(ctx):
     p = ctx.params
     data = load_mnist()
     ctx.note("data", data.source)
-    config = TrainConfig(num_hiddens=p["channels"], batch_size=p["batch_size"], epochs=p["epochs"], lr=p["lr"], lr_gamma=p["lr_gamma"],
-                         max_train_images=p["max_train_images"], seed=ctx.seeds[0])
+    config = TrainConfig.from_params({**p, "num_hiddens": p["channels"]}, seed=ctx.seeds[0])
     train_count = min(len(data.train_images), p["max_train_images"] or len(data.train_images))
     advance = ctx.step("training", config.epochs * -(-train_count // config.batch_size))
     result = train_classifier(data.train_images, data.train_labels, config, checkpoint_dir=ctx.work_dir, progress=lambda *_: advance(1))

@@ -39,8 +39,7 @@ def compute(ctx):
     ctx.grid("noising", [x + s * e for x, e in zip(digits, noise, strict=True) for s in sigmas], ncols=len(sigmas), value_range=(0.0, 1.0),
              caption="z = x + σε for σ = " + ", ".join(f"{s:g}" for s in sigmas) + f" (columns), seed {seed}")
 
-    config = TrainConfig(num_hiddens=p["num_hiddens"], batch_size=p["batch_size"], epochs=p["epochs"], lr=p["lr"], sigma=p["sigma"],
-                         max_train_images=p["max_train_images"], seed=seed)
+    config = TrainConfig.from_params(p, seed=seed)
     train_count = min(len(data.train_images), p["max_train_images"] or len(data.train_images))
     advance = ctx.step("training", config.epochs * -(-train_count // config.batch_size))
     result = train_denoiser(data.train_images, config, checkpoint_dir=ctx.work_dir, progress=lambda *_: advance(1))

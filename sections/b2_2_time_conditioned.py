@@ -33,8 +33,8 @@ def compute(ctx):
     p, seed = ctx.params, ctx.seeds[0]
     data = load_mnist()
     ctx.note("data", data.source)
-    config = TrainConfig(num_hiddens=p["num_hiddens"], batch_size=p["batch_size"], epochs=p["epochs"], lr=p["lr"],
-                         lr_gamma=0.1 ** (1.0 / p["epochs"]), max_train_images=p["max_train_images"], seed=seed)
+    # ExponentialLR with γ = 0.1^(1/epochs): the learning rate falls tenfold over the run
+    config = TrainConfig.from_params({**p, "lr_gamma": 0.1 ** (1.0 / p["epochs"])}, seed=seed)
     train_count = min(len(data.train_images), p["max_train_images"] or len(data.train_images))
     advance = ctx.step("training", config.epochs * -(-train_count // config.batch_size))
     result = train_time_conditioned(data.train_images, config, checkpoint_dir=ctx.work_dir, progress=lambda *_: advance(1))

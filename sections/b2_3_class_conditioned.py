@@ -38,8 +38,8 @@ def compute(ctx):
     p, seed = ctx.params, ctx.seeds[0]
     data = load_mnist()
     ctx.note("data", data.source)
-    config = TrainConfig(num_hiddens=p["num_hiddens"], batch_size=p["batch_size"], epochs=p["epochs"], lr=p["lr"], lr_gamma=0.1 ** (1.0 / p["epochs"]),
-                         p_uncond=p["p_uncond"], max_train_images=p["max_train_images"], seed=seed)
+    # ExponentialLR with γ = 0.1^(1/epochs): the learning rate falls tenfold over the run
+    config = TrainConfig.from_params({**p, "lr_gamma": 0.1 ** (1.0 / p["epochs"])}, seed=seed)
     train_count = min(len(data.train_images), p["max_train_images"] or len(data.train_images))
     advance = ctx.step("training", config.epochs * -(-train_count // config.batch_size))
     result = train_class_conditioned(data.train_images, data.train_labels, config, checkpoint_dir=ctx.work_dir, progress=lambda *_: advance(1))

@@ -14,7 +14,6 @@ from generator.mnist.classifier import accuracy, class_histogram, random_shift, 
 from generator.mnist.data import load_mnist
 from generator.mnist.ddpm import sample_digits
 from generator.mnist.precision import fastest_precision
-from generator.mnist.profiles import PROFILES
 from generator.mnist.train import TrainConfig, train_class_conditioned, train_denoiser, train_time_conditioned
 from generator.mnist.unet import ClassConditionalUNet
 
@@ -87,7 +86,7 @@ def test_epoch_weights_load_into_a_fresh_model_and_sample_digits(mnist, tmp_path
 
 
 def test_classifier_scores_samples_with_a_histogram(mnist) -> None:
-    config = PROFILES["smoke"].classifier
+    config = TrainConfig(num_hiddens=8, batch_size=32, epochs=1, lr=2e-3, max_train_images=256)
     model = train_classifier(mnist.train_images, mnist.train_labels, config).model
     assert 0.0 <= accuracy(model, mnist.test_images[:100], mnist.test_labels[:100]) <= 1.0
     assert class_histogram(model, mnist.test_images[:30]).sum().item() == 30
@@ -101,13 +100,18 @@ def test_random_shift_moves_a_centred_digit_without_losing_ink() -> None:
 
 
 def test_full_profile_is_the_spec_hyperparameters() -> None:
-    full = PROFILES["full"]
-    assert (full.denoiser.num_hiddens, full.denoiser.batch_size, full.denoiser.epochs, full.denoiser.lr, full.denoiser.sigma) == (128, 256, 5, 1e-4, 0.5)
-    tc, cc = full.time_conditioned, full.class_conditioned
-    assert (tc.num_hiddens, tc.batch_size, tc.epochs, tc.lr, tc.p_uncond) == (64, 128, 20, 1e-3, 0.0)
-    assert abs(tc.lr_gamma**20 - 0.1) < 1e-12 and cc == TrainConfig(**{**tc.__dict__, "p_uncond": 0.1})
-    assert full.time_grid_epochs == (1, 5, 10, 15, 20) and full.class_grid_epochs == (5, 20)
+    from generator.build import load_sections
+    from generator.config import find_project
 
+    specs = {m.spec.id: m.spec for m in load_sections(find_project(Path(__file__).parent))}
+    den = TrainConfig.from_params(specs["2.1"].params_for("full"))
+    assert (den.num_hiddens, den.batch_size, den.epochs, den.lr, den.sigma) == (128, 256, 5, 1e-4, 0.5)
+    for section, p_uncond in (("2.2", 0.0), ("2.3", 0.1)):
+        params = specs[section].params_for("full")
+        config = TrainConfig.from_params(params)
+        assert (config.num_hiddens, config.batch_size, config.epochs, config.lr, config.p_uncond) == (64, 128, 20, 1e-3, p_uncond)
+    assert specs["2.2"].params_for("full")["sample_epochs"] == [1, 5, 10, 15, 20]
+    assert specs["2.3"].params_for("full")["sample_epochs"] == [5, 20] and specs["2.3"].params_for("full")["sweep"] == [0.0, 5.0, 10.0]
 
 def test_load_model_rebuilds_the_architecture_from_checkpoint_metadata(mnist, tmp_path: Path) -> None:
     trained = train_class_conditioned(mnist.train_images, mnist.train_labels, TINY, checkpoint_dir=tmp_path)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +36,12 @@ class TrainConfig:
     max_train_images: int | None = None  # None uses every training image
     sigma: float = 0.5  # noise level of the single-step denoiser (2.1 only)
     seed: int = BASE_SEED
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], seed: int = BASE_SEED) -> TrainConfig:
+        """The training hyperparameters among a section's params; its other keys (figures, samples) are ignored."""
+        names = {field.name for field in dataclasses.fields(cls)} - {"seed"}
+        return cls(**{key: value for key, value in params.items() if key in names}, seed=seed)
 
 
 @dataclass
