@@ -45,22 +45,43 @@ def page_results(project: Project, module: SectionModule, profile: str, backends
     return sorted(results, key=lambda r: r.missing)
 
 
+class PageError(RuntimeError):
+    """A template failed to render; the message names the template, the line and the error."""
+
+
 def render_pages(project: Project, modules: list[SectionModule], profile: str, backends: list[str]) -> list[Path]:
-    """Render every section page and the home page; return the files whose bytes changed."""
+    """Render every section page and the home page; return the files whose bytes changed.
+
+    A template that fails leaves its page as it was and raises PageError once the other pages are rendered.
+    """
+    import jinja2
+
     renderer = Renderer(project.templates_dir)
-    changed = []
-    pages = []
+    changed, pages, errors = [], [], []
     for module in modules:
         results = page_results(project, module, profile, backends)
         path = page_path(project.docs_dir, module.spec)
         pages.append({"section": module.spec, "url": path.relative_to(project.docs_dir).as_posix(), "results": results})
-        if renderer.render(module.spec.template, path, section=module.spec, results=results, profile=profile):
-            changed.append(path)
+        try:
+            if renderer.render(module.spec.template, path, section=module.spec, results=results, profile=profile):
+                changed.append(path)
+        except (jinja2.TemplateError, KeyError, TypeError, ValueError, AttributeError) as error:
+            errors.append(f"templates/{module.spec.template} (section {module.spec.id}){_template_line(error)}: {type(error).__name__}: {error}")
     index = project.docs_dir / "index.md"
     if renderer.render("index.md.j2", index, pages=pages, profile=profile):
         changed.append(index)
     _drop_orphans(project, modules, changed)
+    if errors:
+        raise PageError("; ".join(errors))
     return changed
+
+
+def _template_line(error: BaseException) -> str:
+    """' line N' of the innermost template frame of a rendering error, when there is one."""
+    import traceback
+
+    lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__) if frame.filename.endswith(".j2")]
+    return f" line {lines[-1]}" if lines else ""
 
 
 def _drop_orphans(project: Project, modules: list[SectionModule], changed: list[Path]) -> None:

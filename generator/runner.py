@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from generator.build import Choice, Item, plan, run_item, select
 from generator.config import Project
 from generator.context import Reporter
-from generator.publish import SiteError, build_site, render_pages
+from generator.publish import PageError, SiteError, build_site, render_pages
 
 
 class RichReporter(Reporter):
@@ -54,15 +54,18 @@ def run_build(project: Project, modules: list, choice: Choice, *, sections: Sequ
     in_scope = [i for i in items.values() if not sections or i.key.section in sections]
     failures: list[str] = []
     runnable = []
+    skipped: dict[tuple[str, str], list[str]] = {}
     for item in todo:
         if item.skip:
             if item.explicit_backend:
                 failures.append(f"{item.label}: {item.skip}")
                 console.print(f"[red]✗ {item.label} {escape(item.module.spec.title)}:[/] {escape(item.skip)}")
             else:
-                console.print(f"[dim]– skipped {item.label}: {escape(item.skip)}[/]")
+                skipped.setdefault((item.key.backend, item.skip), []).append(item.key.section)
         else:
             runnable.append(item)
+    for (backend, reason), section_ids in skipped.items():
+        console.print(f"[dim]– skipped {backend} for {', '.join(section_ids)}: {escape(reason)}[/]")
     if dry_run:
         for item in runnable:
             why = "; ".join(item.reasons) if item.manifest else "never computed"
@@ -95,7 +98,12 @@ def run_build(project: Project, modules: list, choice: Choice, *, sections: Sequ
                 else:
                     failures.append(f"{item.label} failed")
                     console.print(f"[red]✗ {item.label} {escape(item.module.spec.title)} failed:[/] {escape(outcome.error)} (traceback: {log_path()})")
-    changed = render_pages(project, modules, choice.profile, choice.backends)
+    try:
+        changed = render_pages(project, modules, choice.profile, choice.backends)
+    except PageError as error:
+        failures.append("pages")
+        console.print(f"[red]✗ a page failed to render:[/] {escape(str(error))}")
+        changed = []
     site_note = "site skipped (--no-site)"
     if site:
         try:

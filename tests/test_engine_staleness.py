@@ -171,3 +171,14 @@ def test_editing_a_docs_page_rebuilds_the_site_without_recomputing(project):
     out = project.gen("build").stdout
     assert "computed 0" in out and "(unchanged)" not in out
     assert "New words." in (project.root / "site/architecture/index.html").read_text()
+
+
+def test_a_broken_template_is_one_line_and_exit_1_and_keeps_the_page(project):
+    project.gen("build", "--no-site")
+    page = project.root / "docs/part-b/2.1.md"
+    before = page.read_bytes()
+    template = project.root / "templates/page.md.j2"
+    template.write_text(template.read_text().replace("value = {{ r.metrics.value }}", "value = {{ r.metrics.nope.deeper }}"))
+    result = project.gen("build", "--no-site", check=1)
+    assert "a page failed to render" in result.stdout and "templates/page.md.j2" in result.stdout and "Traceback" not in result.stdout + result.stderr
+    assert page.read_bytes() == before
