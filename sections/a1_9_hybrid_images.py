@@ -8,7 +8,7 @@ PAIRS = [
     ("a photo of a polar bear", "a photo of a dense snowy forest"),
     ("a photo of a green bird", "a photo of tree leaves"),
 ]
-DIGIT_PAIRS = [("0", "8"), ("1", "7"), ("6", "5")]
+DIGIT_PAIRS = [("6", "5"), ("1", "7"), ("4", "9")]
 
 SECTION = Section(
     id="1.9",
@@ -16,8 +16,9 @@ SECTION = Section(
     title="Hybrid images",
     template="a1_9_hybrid_images.md.j2",
     summary="Images that show one prompt from far and another close up, from low- and high-passed noise estimates.",
-    # the low-pass is defined at 64 px (scaled with the image); seeds and tries as in 1.8
-    params={"stride": 30, "cfg_scale": 7.0, "kernel": 33, "sigma": 2.0, "tries": 4},
+    # the low-pass of SPEC at 64 px; thick 28 px MNIST strokes need a wider one (σ 0.875, the same cut-off
+    # relative to the image, leaves the far digit in charge everywhere); seeds and tries as in 1.8
+    params={"stride": 30, "cfg_scale": 7.0, "kernel": 33, "sigma": 2.0, "blur_28px": {"kernel": 13, "sigma": 2.0}, "tries": 4},
     profiles={"smoke": {"stride": 330, "tries": 2}},
     prompts={"deepfloyd": PAIRS, "tiny": PAIRS, "mnist": DIGIT_PAIRS},
     seeds=[BASE_SEED, BASE_SEED + 19, BASE_SEED + 4],
@@ -36,9 +37,8 @@ def compute(ctx):
     backend, value_range, p = ctx.backend, ctx.backend.value_range, ctx.params
     timesteps = strided_timesteps(990, p["stride"])
     unconditional = backend.estimator(backend.encode(""))
-    # the same cut-off relative to the image: kernel 33, σ = 2 at 64 px; kernel 15, σ = 0.875 at 28 px
-    scale = backend.image_shape[-1] / 64
-    kernel, sigma = 2 * round((p["kernel"] * scale - 1) / 2) + 1, p["sigma"] * scale
+    small = backend.image_shape[-1] == 28
+    kernel, sigma = (p["blur_28px"]["kernel"], p["blur_28px"]["sigma"]) if small else (p["kernel"], p["sigma"])
 
     def guided(prompt):
         return cfg(backend.estimator(backend.encode(prompt)), unconditional, p["cfg_scale"])
