@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from generator.cache import ResultKey, ResultStore, canonical_json, code_closure, sha256_bytes, sha256_file, stale_reasons
+from generator.cache import PARSE_MEMO, ResultKey, ResultStore, canonical_json, code_closure, sha256_bytes, sha256_file, stale_reasons
 from generator.config import Project
 from generator.context import Context, Reporter, resolve_input
 from generator.diffusion.backends import BACKENDS
@@ -120,6 +120,7 @@ def plan(project: Project, modules: list[SectionModule], choice: Choice, force: 
     store = ResultStore(project.cache_dir)
     by_id = {m.spec.id: m for m in modules}
     items: dict[ResultKey, Item] = {}
+    PARSE_MEMO.load(project.artifacts_dir / ".parse-memo.json")
 
     def add(module: SectionModule, backend: str | None) -> Item:
         key = ResultKey(module.spec.id, backend, choice.profile)
@@ -160,6 +161,7 @@ def plan(project: Project, modules: list[SectionModule], choice: Choice, force: 
         for backend in section_backends(module):
             if backend is None or backend in choice.backends:
                 add(module, backend)
+    PARSE_MEMO.save()
     return items
 
 

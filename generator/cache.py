@@ -41,11 +41,57 @@ def sha256_file(path: Path) -> str:
 # ---------------------------------------------------------------- code closure
 
 
-def _imported_modules(path: Path) -> set[str]:
+def _statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Every statement, nested ones included, without visiting expressions (imports are statements)."""
+    for node in body:
+        yield node
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            inner = getattr(node, field, None)
+            if isinstance(inner, list):
+                yield from _statements(inner)
+
+
+class ParseMemo:
+    """What parsing a source file tells (its imports, its hash without the spec), kept on disk by the file's
+    SHA-256, so a no-op build parses nothing: the same bytes always parse the same."""
+
+    def __init__(self) -> None:
+        self.path: Path | None = None
+        self.entries: dict[str, Any] = {}
+        self.dirty = False
+
+    def load(self, path: Path) -> None:
+        self.path, self.dirty = path, False
+        try:
+            self.entries = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.entries = {}
+
+    def get(self, kind: str, source: Path, compute: Any) -> Any:
+        key = f"{kind}:{sha256_file(source)}"
+        if key not in self.entries:
+            self.entries[key], self.dirty = compute(), True
+        return self.entries[key]
+
+    def save(self) -> None:
+        if self.path is not None and self.dirty:
+            write_atomic(self.path, json.dumps(self.entries, sort_keys=True).encode())
+            self.dirty = False
+
+
+PARSE_MEMO = ParseMemo()
+
+
+@cache
+def _imported_modules(path: Path) -> frozenset[str]:
     """Every module name an `import` statement in the file names, at any depth (static, no import)."""
+    return frozenset(PARSE_MEMO.get("imports", path, lambda: sorted(_scan_imports(path))))
+
+
+def _scan_imports(path: Path) -> set[str]:
     tree = ast.parse(path.read_bytes(), filename=str(path))
     names: set[str] = set()
-    for node in ast.walk(tree):
+    for node in _statements(tree.body):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -54,6 +100,7 @@ def _imported_modules(path: Path) -> set[str]:
     return names
 
 
+@cache
 def _module_file(root: Path, name: str) -> Path | None:
     parts = name.split(".")
     candidate = root.joinpath(*parts)
@@ -64,14 +111,34 @@ def _module_file(root: Path, name: str) -> Path | None:
     return None
 
 
+@cache
 def _code_hash_without_spec(path: Path) -> str:
     """The section module's hash leaving out `SECTION = ...`: the spec is fingerprinted field by field."""
+    return PARSE_MEMO.get("without-spec", path, lambda: _hash_without_spec(path))
+
+
+def _hash_without_spec(path: Path) -> str:
     tree = ast.parse(path.read_bytes(), filename=str(path))
     tree.body = [
         node for node in tree.body
         if not (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "SECTION" for t in node.targets))
     ]
     return sha256_bytes(ast.unparse(tree).encode())
+
+
+@cache
+def _project_imports(root: Path, path: Path, packages: tuple[str, ...]) -> tuple[Path, ...]:
+    """The project files that importing `path` runs directly (`import a.b.c` runs a/__init__, a/b/__init__, a/b/c)."""
+    found: dict[Path, None] = {}
+    for name in sorted(_imported_modules(path)):
+        parts = name.split(".")
+        if parts[0] not in packages:
+            continue
+        for depth in range(1, len(parts) + 1):
+            module = _module_file(root, ".".join(parts[:depth]))
+            if module is not None:
+                found[module] = None
+    return tuple(found)
 
 
 def code_closure(root: Path, module_path: Path, packages: tuple[str, ...]) -> dict[str, str]:
@@ -86,15 +153,7 @@ def code_closure(root: Path, module_path: Path, packages: tuple[str, ...]) -> di
         if rel in seen:
             continue
         seen[rel] = _code_hash_without_spec(path) if path == module_path else sha256_file(path)
-        for name in _imported_modules(path):
-            if name.split(".")[0] not in packages:
-                continue
-            parts = name.split(".")
-            # `import a.b.c` also runs a/__init__.py and a/b/__init__.py.
-            for depth in range(1, len(parts) + 1):
-                found = _module_file(root, ".".join(parts[:depth]))
-                if found is not None and found.relative_to(root).as_posix() not in seen:
-                    pending.append(found)
+        pending.extend(_project_imports(root, path, packages))
     return dict(sorted(seen.items()))
 
 

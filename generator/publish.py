@@ -56,7 +56,7 @@ def render_pages(project: Project, modules: list[SectionModule], profile: str, b
     """
     import jinja2
 
-    renderer = Renderer(project.templates_dir)
+    renderer = Renderer(project.templates_dir, project.artifacts_dir / ".jinja")
     changed, pages, errors = [], [], []
     for module in modules:
         results = page_results(project, module, profile, backends)

@@ -114,9 +114,15 @@ def make_result(backend: str | None, label: str, manifest: dict | None, figures_
 class Renderer:
     """Renders templates/ into docs/ with user data escaped by default."""
 
-    def __init__(self, templates_dir: Path):
+    def __init__(self, templates_dir: Path, bytecode_dir: Path | None = None):
+        # Compiled templates are kept on disk (keyed by their source), so a no-op build doesn't recompile them.
+        bytecode = None
+        if bytecode_dir is not None:
+            bytecode_dir.mkdir(parents=True, exist_ok=True)
+            bytecode = jinja2.FileSystemBytecodeCache(str(bytecode_dir))
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(templates_dir)),
+            bytecode_cache=bytecode,
             autoescape=True,
             finalize=_finalize,
             undefined=jinja2.StrictUndefined,

@@ -21,22 +21,18 @@ def compute(ctx):
     from generator.mnist.classifier import accuracy, classify, train_classifier
     from generator.mnist.data import load_mnist
     from generator.mnist.train import TrainConfig
+    from sections._mnist_training import train_with_progress
 
     p = ctx.params
     data = load_mnist()
     ctx.note("data", data.source)
     config = TrainConfig.from_params({**p, "num_hiddens": p["channels"]}, seed=ctx.seeds[0])
-    train_count = min(len(data.train_images), p["max_train_images"] or len(data.train_images))
-    advance = ctx.step("training", config.epochs * -(-train_count // config.batch_size))
-    result = train_classifier(data.train_images, data.train_labels, config, checkpoint_dir=ctx.work_dir, progress=lambda *_: advance(1))
+    result = train_with_progress(ctx, train_classifier, data, config, "cross-entropy", with_labels=True)
     shutil.copyfile(checkpoint_path(ctx.work_dir, config.epochs), ctx.artifact("classifier.safetensors"))
 
     test_accuracy = accuracy(result.model, data.test_images, data.test_labels)
     ctx.metric("test_accuracy", test_accuracy)
-    ctx.metric("train_images", train_count)
     ctx.metric("test_images", len(data.test_images))
-    ctx.metric("final_loss", sum(result.losses[-20:]) / len(result.losses[-20:]))
-    ctx.plot("loss", {"cross-entropy": result.losses}, f"training loss, {len(result.losses)} steps", smooth=20)
     predicted = classify(result.model, data.test_images)
     wrong = (predicted != data.test_labels).nonzero().flatten()[:16]
     if len(wrong):

@@ -27,6 +27,7 @@ def compute(ctx):
     from generator.mnist.data import load_mnist
     from generator.mnist.train import TrainConfig, train_denoiser
     from generator.mnist.unet import UnconditionalUNet
+    from sections._mnist_training import train_with_progress
 
     p, seed = ctx.params, ctx.seeds[0]
     data = load_mnist()
@@ -40,12 +41,7 @@ def compute(ctx):
              caption="z = x + σε for σ = " + ", ".join(f"{s:g}" for s in sigmas) + f" (columns), seed {seed}")
 
     config = TrainConfig.from_params(p, seed=seed)
-    train_count = min(len(data.train_images), p["max_train_images"] or len(data.train_images))
-    advance = ctx.step("training", config.epochs * -(-train_count // config.batch_size))
-    result = train_denoiser(data.train_images, config, checkpoint_dir=ctx.work_dir, progress=lambda *_: advance(1))
-    ctx.plot("loss", {"L2 loss": result.losses}, f"training loss over {len(result.losses)} steps (log scale)", smooth=20)
-    ctx.metric("final_loss", sum(result.losses[-20:]) / len(result.losses[-20:]))
-    ctx.metric("train_images", train_count)
+    result = train_with_progress(ctx, train_denoiser, data, config, "L2 loss")
 
     # Test digits at the training σ, after the first and the last epoch: input, noisy, output.
     noisy = digits + p["sigma"] * ctx.noise(seed + 1, digits.shape)

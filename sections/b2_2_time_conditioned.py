@@ -29,18 +29,14 @@ def compute(ctx):
     from generator.mnist.ddpm import sample_digits
     from generator.mnist.train import TrainConfig, train_time_conditioned
     from generator.mnist.unet import TimeConditionalUNet
+    from sections._mnist_training import train_with_progress, trajectory_recorder
 
     p, seed = ctx.params, ctx.seeds[0]
     data = load_mnist()
     ctx.note("data", data.source)
     # ExponentialLR with γ = 0.1^(1/epochs): the learning rate falls tenfold over the run
     config = TrainConfig.from_params({**p, "lr_gamma": 0.1 ** (1.0 / p["epochs"])}, seed=seed)
-    train_count = min(len(data.train_images), p["max_train_images"] or len(data.train_images))
-    advance = ctx.step("training", config.epochs * -(-train_count // config.batch_size))
-    result = train_time_conditioned(data.train_images, config, checkpoint_dir=ctx.work_dir, progress=lambda *_: advance(1))
-    ctx.plot("loss", {"‖ε − ε_θ(x_t, t)‖²": result.losses}, f"training loss over {len(result.losses)} steps (log scale)", smooth=20)
-    ctx.metric("final_loss", sum(result.losses[-20:]) / len(result.losses[-20:]))
-    ctx.metric("train_images", train_count)
+    result = train_with_progress(ctx, train_time_conditioned, data, config, "‖ε − ε_θ(x_t, t)‖²")
 
     for epoch in ctx.track(p["sample_epochs"], "sampling after each epoch"):
         model = load_weights(TimeConditionalUNet(1, config.num_hiddens), checkpoint_path(ctx.work_dir, epoch))
@@ -48,8 +44,7 @@ def compute(ctx):
         ctx.grid(f"epoch {epoch}", samples, ncols=10, value_range=(0.0, 1.0), epoch=epoch, seed=seed,
                  caption=f"{p['samples']} samples after epoch {epoch} of {config.epochs}, seed {seed}")
 
-    frames = []
-    record = lambda step: frames.append(step["x"].float().clamp(0, 1)) if step["t"] % 10 == 1 or step["t"] == 1 else None  # noqa: E731
+    record, frames = trajectory_recorder()
     sample_digits(result.model, p["gif_samples"], seed=seed, callback=record)
     ctx.gif("trajectory", frames, f"denoising {p['gif_samples']} samples from t = 300 to 0", value_range=(0.0, 1.0),
             ncols=int(p["gif_samples"] ** 0.5), scale=4, seed=seed)

@@ -34,19 +34,15 @@ def compute(ctx):
     from generator.mnist.ddpm import sample_digits
     from generator.mnist.train import TrainConfig, train_class_conditioned
     from generator.mnist.unet import ClassConditionalUNet
+    from sections._mnist_training import train_with_progress, trajectory_recorder
 
     p, seed = ctx.params, ctx.seeds[0]
     data = load_mnist()
     ctx.note("data", data.source)
     # ExponentialLR with γ = 0.1^(1/epochs): the learning rate falls tenfold over the run
     config = TrainConfig.from_params({**p, "lr_gamma": 0.1 ** (1.0 / p["epochs"])}, seed=seed)
-    train_count = min(len(data.train_images), p["max_train_images"] or len(data.train_images))
-    advance = ctx.step("training", config.epochs * -(-train_count // config.batch_size))
-    result = train_class_conditioned(data.train_images, data.train_labels, config, checkpoint_dir=ctx.work_dir, progress=lambda *_: advance(1))
+    result = train_with_progress(ctx, train_class_conditioned, data, config, "‖ε − ε_θ(x_t, t, c)‖²", with_labels=True)
     shutil.copyfile(checkpoint_path(ctx.work_dir, config.epochs), ctx.artifact("unet.safetensors"))
-    ctx.plot("loss", {"‖ε − ε_θ(x_t, t, c)‖²": result.losses}, f"training loss over {len(result.losses)} steps (log scale)", smooth=20)
-    ctx.metric("final_loss", sum(result.losses[-20:]) / len(result.losses[-20:]))
-    ctx.metric("train_images", train_count)
 
     def one_hot(per_digit):
         """Digits 0..9 in columns, per_digit rows: one-hot [10 · per_digit, 10]."""
@@ -68,7 +64,6 @@ def compute(ctx):
         ctx.grid(f"guidance {gamma:g}", shown, ncols=10, value_range=(0.0, 1.0), gamma=gamma, seed=seed + 1,
                  caption=f"γ = {gamma:g}: {on_target:.0%} of {len(labels)} samples classified as their digit, seed {seed + 1}")
 
-    frames = []
-    record = lambda step: frames.append(step["x"].float().clamp(0, 1)) if step["t"] % 10 == 1 or step["t"] == 1 else None  # noqa: E731
+    record, frames = trajectory_recorder()
     sample_digits(result.model, 10, c=one_hot(1), guidance_scale=p["guidance"], seed=seed, callback=record)
     ctx.gif("trajectory", frames, f"denoising one of each digit, γ = {p['guidance']:g}", value_range=(0.0, 1.0), ncols=10, scale=3, seed=seed)

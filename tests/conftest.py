@@ -151,5 +151,5 @@ def copy_project(destination: Path) -> GenProject:
 def smoke_site(tmp_path_factory) -> GenProject:
     """The whole report built once with the smoke profile on the tiny backend: every section, every page, the site."""
     project = copy_project(tmp_path_factory.mktemp("report"))
-    project.build_output = project.gen("build", "--profile", "smoke", "--backend", "tiny", timeout=900)
+    project.build_output = project.gen("build", "--profile", "smoke", "--backend", "tiny", "--backend", "mnist", timeout=900)
     return project
