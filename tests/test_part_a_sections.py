@@ -63,7 +63,7 @@ def test_seed_search_shows_the_chosen_seed_and_folds_the_others(smoke_site, sect
     assert len(folded) > 1
     for figure in others:
         # an image of a seed not chosen appears only inside an "Other seeds" block (indented under it)
-        line = next(line for line in page.splitlines() if figure["file"] in line)
+        line = next(line for line in page.splitlines() if f"/{section_id}/tiny/smoke/{figure['file']}" in line)
         assert re.match(r"^ {8,}", line), line
 
 
