@@ -1,6 +1,16 @@
 """What the Part B sections share: training with progress and resume, the loss figure, the trajectory frames."""
 
 
+def load_data(ctx):
+    """MNIST (the IDX files, else the bundled subset), named on the page and in the build output."""
+    from generator.mnist.data import load_mnist
+
+    data = load_mnist()
+    ctx.note("data", data.source)
+    ctx.log(f"data: {data.source}")
+    return data
+
+
 def train_with_progress(ctx, train, data, config, loss_label, *, with_labels=False):
     """Train (resuming from the epoch checkpoints in ctx.work_dir), then plot the loss and record its final value."""
     count = min(len(data.train_images), config.max_train_images or len(data.train_images))

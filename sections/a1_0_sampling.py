@@ -3,6 +3,7 @@
 from generator.section import BASE_SEED, Section
 
 PROMPTS = ["an oil painting of a snowy mountain village", "a man wearing a hat", "a rocket ship"]
+DIGITS = ["a handwritten 3", "seven", "the digit 5"]
 
 SECTION = Section(
     id="1.0",
@@ -13,10 +14,8 @@ SECTION = Section(
     # each value is num_inference_steps of both stages
     params={"steps": [20, 50], "cfg_scale": 7.0},
     profiles={"smoke": {"steps": [1, 2]}},
-    prompts={"deepfloyd": PROMPTS, "tiny": PROMPTS},
+    prompts={"deepfloyd": PROMPTS, "tiny": PROMPTS, "mnist": DIGITS},
     seeds=[BASE_SEED],
-    # the MNIST UNet has no pipeline of its own or super-resolution stage; 1.5 and 1.6 sample it
-    backends=["deepfloyd", "tiny"],
 )
 
 
@@ -27,7 +26,10 @@ def compute(ctx):
         for prompt in ctx.track(ctx.prompts, f"{steps} steps"):
             embeds = backend.encode(prompt)
             small = backend.generate(embeds, negative, ctx.generator(seed), steps, ctx.params["cfg_scale"])
-            large = backend.upsample(small, embeds, negative, ctx.generator(seed), steps)
             meta = {"steps": steps, "seed": seed, "prompt": prompt}
-            ctx.figure(f"{steps} steps stage I: {prompt}", small[0], f"stage I, 64 px, {steps} steps: “{prompt}”, seed {seed}", value_range=value_range, stage=1, **meta)
-            ctx.figure(f"{steps} steps stage II: {prompt}", large[0], f"stage II, 256 px, {steps} steps: “{prompt}”, seed {seed}", value_range=value_range, stage=2, **meta)
+            size = backend.image_shape[-1]
+            ctx.figure(f"{steps} steps stage I: {prompt}", small[0], f"stage I, {size} px, {steps} steps: “{prompt}”, seed {seed}", value_range=value_range, stage=1, **meta)
+            # the MNIST UNet has no super-resolution stage: its page shows the samples only
+            if backend.super_resolution:
+                large = backend.upsample(small, embeds, negative, ctx.generator(seed), steps)
+                ctx.figure(f"{steps} steps stage II: {prompt}", large[0], f"stage II, 256 px, {steps} steps: “{prompt}”, seed {seed}", value_range=value_range, stage=2, **meta)

@@ -19,13 +19,11 @@ def compute(ctx):
 
     from generator.mnist.checkpoint import checkpoint_path
     from generator.mnist.classifier import accuracy, classify, train_classifier
-    from generator.mnist.data import load_mnist
     from generator.mnist.train import TrainConfig
-    from sections._mnist_training import train_with_progress
+    from sections._mnist_training import load_data, train_with_progress
 
     p = ctx.params
-    data = load_mnist()
-    ctx.note("data", data.source)
+    data = load_data(ctx)
     config = TrainConfig.from_params({**p, "num_hiddens": p["channels"]}, seed=ctx.seeds[0])
     result = train_with_progress(ctx, train_classifier, data, config, "cross-entropy", with_labels=True)
     shutil.copyfile(checkpoint_path(ctx.work_dir, config.epochs), ctx.artifact("classifier.safetensors"))

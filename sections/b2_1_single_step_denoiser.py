@@ -24,14 +24,12 @@ def compute(ctx):
     import torch
 
     from generator.mnist.checkpoint import checkpoint_path, load_weights
-    from generator.mnist.data import load_mnist
     from generator.mnist.train import TrainConfig, train_denoiser
     from generator.mnist.unet import UnconditionalUNet
-    from sections._mnist_training import train_with_progress
+    from sections._mnist_training import load_data, train_with_progress
 
     p, seed = ctx.params, ctx.seeds[0]
-    data = load_mnist()
-    ctx.note("data", data.source)
+    data = load_data(ctx)
     digits = data.test_images[: p["show_digits"]]
     sigmas = p["sigmas"]
 

@@ -25,15 +25,13 @@ SECTION = Section(
 def compute(ctx):
     from generator.mnist.checkpoint import checkpoint_path, load_model, load_weights
     from generator.mnist.classifier import class_histogram
-    from generator.mnist.data import load_mnist
     from generator.mnist.ddpm import sample_digits
     from generator.mnist.train import TrainConfig, train_time_conditioned
     from generator.mnist.unet import TimeConditionalUNet
-    from sections._mnist_training import train_with_progress, trajectory_recorder
+    from sections._mnist_training import load_data, train_with_progress, trajectory_recorder
 
     p, seed = ctx.params, ctx.seeds[0]
-    data = load_mnist()
-    ctx.note("data", data.source)
+    data = load_data(ctx)
     # ExponentialLR with γ = 0.1^(1/epochs): the learning rate falls tenfold over the run
     config = TrainConfig.from_params({**p, "lr_gamma": 0.1 ** (1.0 / p["epochs"])}, seed=seed)
     result = train_with_progress(ctx, train_time_conditioned, data, config, "‖ε − ε_θ(x_t, t)‖²")

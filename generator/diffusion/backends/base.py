@@ -28,6 +28,8 @@ class Backend(ABC):
     schedule: NoiseSchedule
     device: torch.device
     predicts_variance: bool
+    # Whether upsample() has a super-resolution stage behind it (IF stage II).
+    super_resolution: bool = False
 
     @abstractmethod
     def encode(self, prompt: str) -> torch.Tensor:

@@ -71,6 +71,7 @@ class DeepFloydBackend(Backend):
     name = "deepfloyd"
     label = "DeepFloyd IF"
     predicts_variance = True
+    super_resolution = True
 
     def __init__(self, config: DeepFloydConfig | Mapping[str, Any] | None = None) -> None:
         if config is None:

@@ -123,6 +123,24 @@ class MnistBackend(Backend):
 
         return estimate
 
+    def generate(
+        self,
+        prompt_embeds: torch.Tensor,
+        negative_embeds: torch.Tensor,
+        generator: torch.Generator | None,
+        num_inference_steps: int,
+        guidance_scale: float = 7.0,
+    ) -> torch.Tensor:
+        """CFG samples [1, 1, 28, 28] from pure noise through the strided DDPM loop, `num_inference_steps` steps on IF's grid."""
+        from generator.diffusion.estimators import cfg
+        from generator.diffusion.sampling import sample
+        from generator.diffusion.schedule import strided_timesteps
+
+        timesteps = strided_timesteps(990, max(1, 1000 // num_inference_steps))
+        noise = torch.randn((1, *self.image_shape), generator=generator)
+        estimate = cfg(self.estimator(prompt_embeds), self.estimator(negative_embeds), guidance_scale)
+        return sample(estimate, self.schedule, timesteps, noise, generator=generator)
+
     def classify(self, images: torch.Tensor) -> torch.Tensor:
         """Class probabilities [N, 10] of images in [-1, 1] by the 2.0 classifier (BackendUnavailable without it)."""
         if self.classifier is None:
