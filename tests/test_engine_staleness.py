@@ -182,3 +182,38 @@ def test_a_broken_template_is_one_line_and_exit_1_and_keeps_the_page(project):
     result = project.gen("build", "--no-site", check=1)
     assert "a page failed to render" in result.stdout and "templates/page.md.j2" in result.stdout and "Traceback" not in result.stdout + result.stderr
     assert page.read_bytes() == before
+
+
+def test_serve_serves_the_site_and_rebuilds_an_edited_page(project):
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "generator.cli", "serve", "--port", str(port), "--interval", "0.3"],
+                              cwd=project.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def page() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/part-b/2.1/", timeout=5) as response:
+            return response.read().decode()
+
+    def wait_for(predicate, seconds: float = 60) -> bool:
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            try:
+                if predicate():
+                    return True
+            except OSError:
+                pass
+            time.sleep(0.3)
+        return False
+
+    try:
+        assert wait_for(lambda: "value = 2.0" in page())
+        template = project.root / "templates/page.md.j2"
+        template.write_text(template.read_text().replace("value =", "the value served is"))
+        assert wait_for(lambda: "the value served is 2.0" in page())
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
