@@ -57,7 +57,7 @@ def main(site: Path, shots: Path | None) -> dict:
             if shots is not None:
                 shots.mkdir(parents=True, exist_ok=True)
                 page.evaluate("window.scrollTo(0, 0)")
-                page.screenshot(path=str(shots / f"{rel.replace('/', '_') or 'home'}.png"), full_page=True)
+                page.screenshot(path=str(shots / f"{'home' if rel == '.' else rel.replace('/', '_')}.png"), full_page=True)
         browser.close()
     server.shutdown()
     return report
