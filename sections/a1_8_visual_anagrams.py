@@ -17,8 +17,9 @@ SECTION = Section(
     title="Visual anagrams",
     template="a1_8_visual_anagrams.md.j2",
     summary="Images that show one prompt upright and another upside down, from averaged flipped noise estimates.",
-    # each pair's seed is tried first and shown unless the backend can score samples; then BASE_SEED + k, k < tries
-    params={"stride": 30, "cfg_scale": 7.0, "tries": 4},
+    # each pair's seed is tried first and shown unless the backend can score samples; then BASE_SEED + k, k < tries;
+    # clip_x0: "none" (the formulas), "clip" or "dynamic" (IF's thresholding), as in 1.4
+    params={"stride": 30, "cfg_scale": 7.0, "tries": 4, "clip_x0": "none"},
     profiles={"smoke": {"stride": 330, "tries": 2}},
     prompts={"deepfloyd": PAIRS, "tiny": PAIRS, "mnist": DIGIT_PAIRS},
     seeds=[BASE_SEED, BASE_SEED + 6, BASE_SEED],
@@ -49,7 +50,7 @@ def compute(ctx):
         for candidate in ctx.track(candidates, f"anagram {pair}"):
             generator = ctx.generator(candidate)
             noise = torch.randn((1, *backend.image_shape), generator=generator)
-            images[candidate] = sample(estimate, backend.schedule, timesteps, noise, generator=generator)
+            images[candidate] = sample(estimate, backend.schedule, timesteps, noise, generator=generator, clip_x0=p["clip_x0"])
         best = pick_seed(backend, images, [(views[0].apply, first), (views[1].apply, second)])
         for candidate, image in images.items():
             meta = {"pair": pair, "seed": candidate, "chosen": candidate == best}
