@@ -8,14 +8,15 @@ runs IF's own pipeline; the peak GPU memory of each is recorded.
 Part 2 times the stage-I strided CFG loop (34 timesteps from 990, γ = 7, IF's dynamic thresholding) with random
 weights at IF-I sizes, batch 1 and 4: diffusers' stock IFPipeline on the UNet (prompt_embeds given, timesteps=),
 this project's loop as sections run it (two UNet passes per step), its batched guided_estimator, and that with
-channels_last, a CUDA graph, and torch.compile. IF-I-XL's UNet config is the published one; IF-I-L's and IF-I-M's
+channels_last, a CUDA graph, and (last, on the first size, if the budget still allows: compiling takes minutes)
+torch.compile. IF-I-XL's UNet config is the published one; IF-I-L's and IF-I-M's
 were not found, so they are XL's with 320 and 192 base channels (0.94B and 0.37B parameters, the 900M and 400M of
 DeepFloyd's model zoo).
 
 Every result is written to gpu_check.json and gpu_check.md as soon as it exists; a task that the budget can't fit is
 skipped with the reason, and a watchdog stops the run when the budget is spent, keeping what is written.
 
-    python bench/gpu_check.py [--budget-s 240] [--out DIR] [--sizes M,L,XL] [--batches 1,4] [--stride 30] [--compile]
+    python bench/gpu_check.py [--budget-s 240] [--out DIR] [--sizes M,L,XL] [--batches 1,4] [--stride 30] [--no-compile]
     python bench/gpu_check.py --device cpu --sizes tiny --stride 990 --batches 1 --repeats 1   # the CPU rehearsal the tests run
 """
 
@@ -203,7 +204,7 @@ class UNetRunner:
     """The UNet as the backend's estimators call it, run eagerly, channels_last, or replayed from a CUDA graph per input shape."""
 
     def __init__(self, unet: Any, *, channels_last: bool = False, cuda_graph: bool = False, module: Any = None) -> None:
-        self.unet, self.module = unet, module or unet
+        self.unet, self.module = unet, module if module is not None else unet
         self.dtype, self.channels_last, self.cuda_graph = unet.dtype, channels_last, cuda_graph
         self.graphs: dict[tuple, tuple] = {}
 
@@ -243,8 +244,8 @@ class UNetRunner:
         return graph, static_x, static_t, static_context, static_out
 
 
-def time_size(report: Report, device: str, size: str, batches: list[int], stride: int, compile_unet: bool, repeats: int = 2) -> None:
-    """Every variant at one UNet size: stock IFPipeline first, then this project's loop and its speed-ups."""
+def time_size(report: Report, device: str, size: str, batches: list[int], stride: int, compiled: bool = False, repeats: int = 2) -> None:
+    """The variants at one UNet size: stock IFPipeline first, then this project's loop and its speed-ups; or the compiled one alone."""
     import torch
     from diffusers import DDPMScheduler, IFPipeline, UNet2DConditionModel
 
@@ -255,6 +256,9 @@ def time_size(report: Report, device: str, size: str, batches: list[int], stride
     from generator.diffusion.schedule import IF_STAGE_I_SCHEDULER_CONFIG, strided_timesteps
 
     config = unet_config(size)
+    if compiled and report.left() < 170:
+        report.add("timing", {"size": size, "params_b": 0.0, "batch": "-", "variant": "torch.compile", "note": f"skipped: budget ({report.left():.0f} s left, a compile takes minutes)"})
+        return
     with torch.device("meta"):
         params_b = sum(p.numel() for p in UNet2DConditionModel(**config).parameters()) / 1e9
     base = {"size": size, "params_b": params_b, "source": SIZE_SOURCE[size]}
@@ -302,10 +306,10 @@ def time_size(report: Report, device: str, size: str, batches: list[int], stride
     ]
     if cuda:
         variants.append(("ours, batched + CUDA graph", "graph"))
-    if compile_unet:
-        variants.append(("ours, batched + torch.compile + CUDA graph" if cuda else "ours, batched + torch.compile", "compile"))
+    if compiled:
+        variants = [("ours, batched + torch.compile + CUDA graph" if cuda else "ours, batched + torch.compile", "compile")]
     for batch in batches:
-        stock_it_s = None
+        stock_it_s = next((r["it_s"] for r in report.data["timing"] if (r["size"], r["batch"], r["variant"]) == (size, batch, "stock IFPipeline") and "it_s" in r), None)
         for name, run in variants:
             report.task = f"part 2, {size} batch {batch}, {name}"
             row = {**base, "batch": batch, "variant": name}
@@ -313,9 +317,9 @@ def time_size(report: Report, device: str, size: str, batches: list[int], stride
             if report.left() < estimate_s + 10:
                 report.add("timing", {**row, "note": f"skipped: budget ({report.left():.0f} s left, needs ~{estimate_s:.0f} s)"})
                 continue
-            if isinstance(run, str):
-                run = ours(make_runner(unet, run, cuda), batched=True)
             try:
+                if isinstance(run, str):
+                    run = ours(make_runner(unet, run, cuda), batched=True)
                 row.update(measure(run, batch, timesteps, device, repeats))
             except Exception as error:  # noqa: BLE001 - one failed variant must not end the check
                 row["note"] = f"failed: {type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}"
@@ -374,7 +378,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="M,L,XL", help="IF-I UNet sizes to time: M, L, XL, or tiny")
     parser.add_argument("--batches", default="1,4")
     parser.add_argument("--stride", type=int, default=30, help="30 gives the 34 timesteps 990 … 0")
-    parser.add_argument("--compile", action="store_true", help="also time torch.compile (on the first size only: compiling takes minutes)")
+    parser.add_argument("--no-compile", action="store_true", help="skip torch.compile (timed last, on the first size, when the budget allows)")
     parser.add_argument("--repeats", type=int, default=2, help="timed loops per variant after the warm-up; the best counts")
     parser.add_argument("--skip-hub-layout", action="store_true")
     args = parser.parse_args()
@@ -408,12 +412,16 @@ def main() -> int:
         check_hub_layout(report, args.device, scratch / "hf" / "hub", commits)
 
     batches = [int(b) for b in args.batches.split(",")]
-    for index, size in enumerate(s.strip() for s in args.sizes.split(",")):
+    sizes = [size.strip() for size in args.sizes.split(",")]
+    for size in sizes:
         try:
-            time_size(report, args.device, size, batches, args.stride, compile_unet=args.compile and index == 0, repeats=args.repeats)
+            time_size(report, args.device, size, batches, args.stride, repeats=args.repeats)
         except Exception as error:  # noqa: BLE001 - report and go on to the next size
             report.add("timing", {"size": size, "params_b": 0.0, "batch": "-", "variant": "all", "note": f"failed: {type(error).__name__}: {str(error)[:200]}"})
         reset_memory(args.device)  # the size's UNet went with time_size's frame
+    if not args.no_compile:
+        # last: a compile that outlasts the budget then costs nothing but itself (the watchdog keeps what is written)
+        time_size(report, args.device, sizes[0], batches, args.stride, compiled=True, repeats=args.repeats)
 
     best = {}
     for row in report.data["timing"]:
