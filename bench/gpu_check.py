@@ -18,6 +18,15 @@ skipped with the reason, and a watchdog stops the run when the budget is spent, 
 
     python bench/gpu_check.py [--budget-s 240] [--out DIR] [--sizes M,L,XL] [--batches 1,4] [--stride 30] [--no-compile]
     python bench/gpu_check.py --device cpu --sizes tiny --stride 990 --batches 1 --repeats 1   # the CPU rehearsal the tests run
+
+Beyond torch, transformers 5, huggingface_hub 1.3x, accelerate, safetensors, sentencepiece and tokenizers it needs
+diffusers and protobuf (transformers 5 reads T5's spiece.model through it); for a machine without an index, carry
+these wheels (14.5 MB for CPython 3.12 on x86_64; pip takes what is already installed) and install them first:
+
+    pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux_2_28_x86_64 -d scratch/wheels \
+        diffusers==0.42.1 protobuf==7.36.2 pillow==13.0.0 requests==2.34.2 urllib3==2.8.0 idna==3.20 \
+        certifi==2026.10.19.post1 charset-normalizer==3.5.3 importlib_metadata==10.2.0 zipp==4.1.2
+    pip install --no-index --find-links scratch/wheels diffusers==0.42.1 protobuf && python bench/gpu_check.py
 """
 
 from __future__ import annotations
