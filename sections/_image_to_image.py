@@ -19,7 +19,7 @@ def sdedit_sweep(ctx):
         for i_start in ctx.track(p["i_starts"], f"SDEdit of {image_name}"):
             # a fresh generator per run: every i_start sees the same noise, so the sweep varies i_start only
             generator = ctx.generator(seed)
-            edited = sdedit(estimate, backend.schedule, timesteps, image, i_start, torch.randn(image.shape, generator=generator), generator)
+            edited = sdedit(estimate, backend.schedule, timesteps, image, i_start, torch.randn(image.shape, generator=generator), generator, clip_x0=p["clip_x0"])
             t = timesteps[i_start]
             ctx.figure(f"{image_name} i_start={i_start}", edited[0], f"i_start = {i_start} (t = {t}), “{prompt}”, seed {seed}",
                        value_range=value_range, source=image_name, i_start=i_start, t=t, seed=seed, prompt=prompt)

@@ -16,7 +16,8 @@ SECTION = Section(
     template="a1_4_iterative_denoising.md.j2",
     summary="Strided DDPM denoising from t = 690, every 5th step shown, beside one-step and blur results.",
     # i_start indexes strided_timesteps(990, stride): i_start 10 is t = 690; a frame every 5th step
-    params={"stride": 30, "i_start": 10, "every": 5, "blur": {"kernel": 7, "sigma": 2.0}},
+    # clip_x0: x̂₀ as the formulas give it ("none"), clamped to [-1, 1] ("clip"), or IF's dynamic thresholding ("dynamic")
+    params={"stride": 30, "i_start": 10, "every": 5, "blur": {"kernel": 7, "sigma": 2.0}, "clip_x0": "none"},
     profiles={"smoke": {"stride": 330, "i_start": 1, "every": 1}},
     prompts={"deepfloyd": PHOTO, "tiny": PHOTO, "mnist": DIGIT},
     seeds=[BASE_SEED],
@@ -50,7 +51,7 @@ def compute(ctx):
             shown[state["t_prev"]] = state["x"]
         advance(1)
 
-    clean = sample(estimate, schedule, timesteps, noisy, i_start=i_start, generator=generator, callback=keep)
+    clean = sample(estimate, schedule, timesteps, noisy, i_start=i_start, generator=generator, callback=keep, clip_x0=p["clip_x0"])
 
     for t, x in shown.items():
         ctx.figure(f"t={t}", x[0], f"noisy start, t = {t}" if t == t_start else f"denoised to t = {t}", value_range=value_range, t=t, seed=seed)

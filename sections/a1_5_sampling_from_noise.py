@@ -8,7 +8,8 @@ SECTION = Section(
     title="Sampling from noise",
     template="a1_5_sampling_from_noise.md.j2",
     summary="Five samples of “a high quality photo” denoised from pure noise, without guidance.",
-    params={"stride": 30, "samples": 5},
+    # clip_x0: "none" (the formulas), "clip" or "dynamic" (IF's thresholding), as in 1.4
+    params={"stride": 30, "samples": 5, "clip_x0": "none"},
     profiles={"smoke": {"stride": 330, "samples": 2}},
     # the MNIST UNet's equivalent of a generic prompt: one class, here 3
     prompts={"deepfloyd": ["a high quality photo"], "tiny": ["a high quality photo"], "mnist": ["3"]},
@@ -29,6 +30,6 @@ def compute(ctx):
     generator = ctx.generator(seed)
     noise = torch.randn((count, *backend.image_shape), generator=generator)
     advance = ctx.step("sampling", len(timesteps))
-    images = sample(estimate, backend.schedule, timesteps, noise, generator=generator, callback=lambda state: advance(1))
+    images = sample(estimate, backend.schedule, timesteps, noise, generator=generator, callback=lambda state: advance(1), clip_x0=p["clip_x0"])
     for k, image in enumerate(images, start=1):
         ctx.figure(f"sample {k}", image, f"sample {k} of {count}, “{prompt}”, seed {seed}, from t = {timesteps[0]}", value_range=value_range, seed=seed, prompt=prompt, t=timesteps[0])

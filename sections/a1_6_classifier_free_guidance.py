@@ -8,7 +8,8 @@ SECTION = Section(
     title="Classifier-free guidance",
     template="a1_6_classifier_free_guidance.md.j2",
     summary="Five samples of “a high quality photo” with CFG scale 7, from the same noise as 1.5.",
-    params={"stride": 30, "samples": 5, "cfg_scale": 7.0},
+    # clip_x0: "none" (the formulas), "clip" or "dynamic" (IF's thresholding), as in 1.4
+    params={"stride": 30, "samples": 5, "cfg_scale": 7.0, "clip_x0": "none"},
     profiles={"smoke": {"stride": 330, "samples": 2}},
     prompts={"deepfloyd": ["a high quality photo"], "tiny": ["a high quality photo"], "mnist": ["3"]},
     seeds=[BASE_SEED],
@@ -29,7 +30,7 @@ def compute(ctx):
     generator = ctx.generator(seed)
     noise = torch.randn((count, *backend.image_shape), generator=generator)
     advance = ctx.step("sampling with CFG", len(timesteps))
-    images = sample(estimate, backend.schedule, timesteps, noise, generator=generator, callback=lambda state: advance(1))
+    images = sample(estimate, backend.schedule, timesteps, noise, generator=generator, callback=lambda state: advance(1), clip_x0=p["clip_x0"])
     for k, image in enumerate(images, start=1):
         ctx.figure(f"sample {k}", image, f"sample {k} of {count}, “{prompt}”, CFG γ = {p['cfg_scale']:g}, seed {seed}, from t = {timesteps[0]}",
                    value_range=value_range, seed=seed, prompt=prompt, t=timesteps[0])

@@ -16,7 +16,8 @@ SECTION = Section(
     title="Hand-drawn and web images",
     template="a1_7_1_hand_drawn_and_web_images.md.j2",
     summary="SDEdit of a web image and two hand drawings, i_start in [1, 3, 5, 7, 10, 20].",
-    params={"stride": 30, "i_starts": [1, 3, 5, 7, 10, 20], "cfg_scale": 7.0},
+    # clip_x0: "none" (the formulas), "clip" or "dynamic" (IF's thresholding), as in 1.4
+    params={"stride": 30, "i_starts": [1, 3, 5, 7, 10, 20], "cfg_scale": 7.0, "clip_x0": "none"},
     profiles={"smoke": {"stride": 330, "i_starts": [1, 2]}},
     prompts={"deepfloyd": PHOTOS, "tiny": PHOTOS, "mnist": DIGITS},
     seeds=[BASE_SEED],

@@ -23,8 +23,9 @@ SECTION = Section(
     title="Inpainting",
     template="a1_7_2_inpainting.md.j2",
     summary="The test image with its top region repainted, and two more images with their own masks.",
-    # candidate seeds BASE_SEED + k for k < tries; the first is shown unless the backend can score samples
-    params={"stride": 30, "cfg_scale": 7.0, "tries": 4},
+    # candidate seeds BASE_SEED + k for k < tries; the first is shown unless the backend can score samples;
+    # clip_x0: "none" (the formulas), "clip" or "dynamic" (IF's thresholding), as in 1.4
+    params={"stride": 30, "cfg_scale": 7.0, "tries": 4, "clip_x0": "none"},
     profiles={"smoke": {"stride": 330, "tries": 2}},
     prompts={"deepfloyd": PHOTOS, "tiny": PHOTOS, "mnist": DIGITS},
     seeds=[BASE_SEED],
@@ -52,7 +53,7 @@ def compute(ctx):
         results = {}
         for seed in ctx.track(seeds, f"inpainting {image_name}"):
             generator = ctx.generator(seed)
-            results[seed] = inpaint(estimate, backend.schedule, timesteps, image, mask, torch.randn(image.shape, generator=generator), generator)
+            results[seed] = inpaint(estimate, backend.schedule, timesteps, image, mask, torch.randn(image.shape, generator=generator), generator, clip_x0=p["clip_x0"])
         best = pick_seed(backend, results, [(lambda x: x, prompt)])
         box = f"rows {row0}–{row1}, columns {col0}–{col1}"
         ctx.figure(f"{image_name} original", image[0], "original", value_range=value_range, source=image_name)

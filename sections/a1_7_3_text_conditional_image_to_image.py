@@ -19,7 +19,8 @@ SECTION = Section(
     title="Text-conditional image-to-image translation",
     template="a1_7_3_text_conditional_image_to_image.md.j2",
     summary="SDEdit guided by a prompt: the test image towards “a rocket ship”, and two more.",
-    params={"stride": 30, "i_starts": [1, 3, 5, 7, 10, 20], "cfg_scale": 7.0},
+    # clip_x0: "none" (the formulas), "clip" or "dynamic" (IF's thresholding), as in 1.4
+    params={"stride": 30, "i_starts": [1, 3, 5, 7, 10, 20], "cfg_scale": 7.0, "clip_x0": "none"},
     profiles={"smoke": {"stride": 330, "i_starts": [1, 2]}},
     prompts={"deepfloyd": PHOTOS, "tiny": PHOTOS, "mnist": DIGITS},
     seeds=[BASE_SEED],

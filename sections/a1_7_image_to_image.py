@@ -15,7 +15,8 @@ SECTION = Section(
     title="Image-to-image translation",
     template="a1_7_image_to_image.md.j2",
     summary="SDEdit: the test image and two more, noised to i_start in [1, 3, 5, 7, 10, 20] and denoised with CFG.",
-    params={"stride": 30, "i_starts": [1, 3, 5, 7, 10, 20], "cfg_scale": 7.0},
+    # clip_x0: "none" (the formulas), "clip" or "dynamic" (IF's thresholding), as in 1.4
+    params={"stride": 30, "i_starts": [1, 3, 5, 7, 10, 20], "cfg_scale": 7.0, "clip_x0": "none"},
     profiles={"smoke": {"stride": 330, "i_starts": [1, 2]}},
     prompts={"deepfloyd": PHOTOS, "tiny": PHOTOS, "mnist": DIGITS},
     seeds=[BASE_SEED],

@@ -7,9 +7,11 @@ PAIRS = [
     {"prompts": ["an oil painting of an old man", "an oil painting of people around a campfire"], "view": "flip"},
     {"prompts": ["an oil painting of abraham lincoln", "an oil painting of a lion"], "view": "flip"},
     {"prompts": ["a photo of a golden eagle", "a photo of a fighter jet"], "view": "flip"},
+    # the paper's jigsaw example (visual_anagrams' readme); a pair beyond SECTION.seeds carries its own seed
+    {"prompts": ["an oil painting of houseplants", "an oil painting of marilyn monroe"], "view": "jigsaw", "seed": BASE_SEED},
 ]
 DIGIT_PAIRS = [{"prompts": ["6", "9"], "view": "rot180"}, {"prompts": ["2", "5"], "view": "flip"}, {"prompts": ["1", "7"], "view": "flip"}]
-SEEN = {"flip": "upside down", "rot90": "rotated 90°", "rot180": "rotated 180°", "rot270": "rotated 270°"}
+SEEN = {"flip": "upside down", "rot90": "rotated 90°", "rot180": "rotated 180°", "rot270": "rotated 270°", "jigsaw": "as a jigsaw, its pieces moved and turned"}
 
 SECTION = Section(
     id="1.8",
@@ -17,8 +19,9 @@ SECTION = Section(
     title="Visual anagrams",
     template="a1_8_visual_anagrams.md.j2",
     summary="Images that show one prompt upright and another upside down, from averaged flipped noise estimates.",
-    # each pair's seed is tried first and shown unless the backend can score samples; then BASE_SEED + k, k < tries
-    params={"stride": 30, "cfg_scale": 7.0, "tries": 4},
+    # each pair's seed is tried first and shown unless the backend can score samples; then BASE_SEED + k, k < tries;
+    # clip_x0: "none" (the formulas), "clip" or "dynamic" (IF's thresholding), as in 1.4
+    params={"stride": 30, "cfg_scale": 7.0, "tries": 4, "clip_x0": "none"},
     profiles={"smoke": {"stride": 330, "tries": 2}},
     prompts={"deepfloyd": PAIRS, "tiny": PAIRS, "mnist": DIGIT_PAIRS},
     seeds=[BASE_SEED, BASE_SEED + 6, BASE_SEED],
@@ -40,8 +43,8 @@ def compute(ctx):
     def guided(prompt):
         return cfg(backend.estimator(backend.encode(prompt)), backend.estimator(backend.encode("")), p["cfg_scale"])
 
-    for pair, (entry, seed) in enumerate(zip(ctx.prompts, ctx.seeds, strict=True), start=1):
-        (first, second), view_name = entry["prompts"], entry["view"]
+    for pair, entry in enumerate(ctx.prompts, start=1):
+        (first, second), view_name, seed = entry["prompts"], entry["view"], entry.get("seed") or ctx.seeds[pair - 1]
         views = (view("identity"), view(view_name))
         estimate = anagram([guided(first), guided(second)], views)
         candidates = candidate_seeds(seed, BASE_SEED, p["tries"])
@@ -49,10 +52,10 @@ def compute(ctx):
         for candidate in ctx.track(candidates, f"anagram {pair}"):
             generator = ctx.generator(candidate)
             noise = torch.randn((1, *backend.image_shape), generator=generator)
-            images[candidate] = sample(estimate, backend.schedule, timesteps, noise, generator=generator)
+            images[candidate] = sample(estimate, backend.schedule, timesteps, noise, generator=generator, clip_x0=p["clip_x0"])
         best = pick_seed(backend, images, [(views[0].apply, first), (views[1].apply, second)])
         for candidate, image in images.items():
-            meta = {"pair": pair, "seed": candidate, "chosen": candidate == best}
+            meta = {"pair": pair, "seed": candidate, "chosen": candidate == best, "seen": SEEN.get(view_name, view_name)}
             ctx.figure(f"{pair} seed {candidate} upright", image[0], f"upright: “{first}”, seed {candidate}",
                        value_range=value_range, prompt=first, reading="upright", **meta)
             ctx.figure(f"{pair} seed {candidate} {view_name}", views[1].apply(image)[0], f"{SEEN.get(view_name, view_name)}: “{second}”, seed {candidate}",

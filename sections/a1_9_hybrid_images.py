@@ -17,8 +17,8 @@ SECTION = Section(
     template="a1_9_hybrid_images.md.j2",
     summary="Images that show one prompt from far and another close up, from low- and high-passed noise estimates.",
     # the low-pass of SPEC at 64 px; thick 28 px MNIST strokes need a wider one (σ 0.875, the same cut-off
-    # relative to the image, leaves the far digit in charge everywhere); seeds and tries as in 1.8
-    params={"stride": 30, "cfg_scale": 7.0, "kernel": 33, "sigma": 2.0, "blur_28px": {"kernel": 13, "sigma": 2.0}, "tries": 4},
+    # relative to the image, leaves the far digit in charge everywhere); seeds, tries and clip_x0 as in 1.8
+    params={"stride": 30, "cfg_scale": 7.0, "kernel": 33, "sigma": 2.0, "blur_28px": {"kernel": 13, "sigma": 2.0}, "tries": 4, "clip_x0": "none"},
     profiles={"smoke": {"stride": 330, "tries": 2}},
     prompts={"deepfloyd": PAIRS, "tiny": PAIRS, "mnist": DIGIT_PAIRS},
     seeds=[BASE_SEED, BASE_SEED + 19, BASE_SEED + 4],
@@ -53,7 +53,7 @@ def compute(ctx):
         for candidate in ctx.track(candidates, f"hybrid {pair}"):
             generator = ctx.generator(candidate)
             noise = torch.randn((1, *backend.image_shape), generator=generator)
-            images[candidate] = sample(estimate, backend.schedule, timesteps, noise, generator=generator)
+            images[candidate] = sample(estimate, backend.schedule, timesteps, noise, generator=generator, clip_x0=p["clip_x0"])
         best = pick_seed(backend, images, [(far_view, far), (lambda x: x, close)])
         for candidate, image in images.items():
             meta = {"pair": pair, "seed": candidate, "chosen": candidate == best, "far": far, "close": close, "kernel": kernel, "sigma": sigma}

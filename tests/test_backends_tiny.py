@@ -69,6 +69,21 @@ def test_estimator_splits_the_six_unet_channels_into_eps_and_variance_for_a_batc
     assert torch.equal(torch.cat([eps, v], dim=1), out)
 
 
+def test_guided_estimator_is_cfg_of_the_two_estimators_in_one_batched_pass(tiny: TinyBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    from generator.diffusion.estimators import cfg
+
+    x_t = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    conditional, unconditional = tiny.encode(PROMPT), tiny.encode("")
+    expected_eps, expected_v = cfg(tiny.estimator(conditional), tiny.estimator(unconditional), 7.0)(x_t, 690)
+    unet = tiny._stage_1.unet
+    calls = []
+    monkeypatch.setattr(unet, "forward", lambda *args, _f=unet.forward, **kw: calls.append(args[0].shape) or _f(*args, **kw))
+    eps, v = tiny.guided_estimator(conditional, unconditional, 7.0)(x_t, 690)
+    assert calls == [(4, 3, 64, 64)], "one UNet call on [x_t; x_t]"
+    torch.testing.assert_close(eps, expected_eps, atol=1e-4, rtol=0)
+    torch.testing.assert_close(v, expected_v, atol=1e-5, rtol=0)
+
+
 def test_generate_runs_the_if_pipeline_to_64px_images_in_range(tiny: TinyBackend) -> None:
     images = tiny.generate(tiny.encode(PROMPT), tiny.encode(""), torch.Generator().manual_seed(1729), num_inference_steps=3)
     assert images.shape == (1, 3, 64, 64) and images.dtype == torch.float32

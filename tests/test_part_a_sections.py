@@ -23,7 +23,8 @@ EXPECTED_FIGURES = {
     "1.6": ["sample 1", "sample 2"],
     **{sid: [f"{image} {what}" for image in images for what in ("i_start=1", "i_start=2", "original")] for sid, images in SDEDIT.items()},
     "1.7.2": [f"{image} {what}" for image in ("test_image", "web_image", "aerial_terrain") for what in ("original", "mask", "to replace", "seed 1729", "seed 1730")],
-    "1.8": [f"{pair} seed {seed} {reading}" for pair, seeds in ((1, (1729, 1730)), (2, (1735, 1729)), (3, (1729, 1730))) for seed in seeds for reading in ("upright", "flip")],
+    "1.8": [f"{pair} seed {seed} {reading}" for pair, seeds, view in ((1, (1729, 1730), "flip"), (2, (1735, 1729), "flip"), (3, (1729, 1730), "flip"), (4, (1729, 1730), "jigsaw"))
+            for seed in seeds for reading in ("upright", view)],
     "1.9": [f"{pair} seed {seed} {reading}" for pair, seeds in ((1, (1729, 1730)), (2, (1748, 1729)), (3, (1733, 1729))) for seed in seeds for reading in ("hybrid", "far")],
 }
 
@@ -68,10 +69,16 @@ def test_seed_search_shows_the_chosen_seed_and_folds_the_others(smoke_site, sect
 
 
 def test_anagram_and_hybrid_show_the_spec_seeds_for_if_architectures(smoke_site):
-    for section_id, seeds in (("1.8", [1729, 1735, 1729]), ("1.9", [1729, 1748, 1733])):
+    for section_id, seeds in (("1.8", [1729, 1735, 1729, 1729]), ("1.9", [1729, 1748, 1733])):
         figures = manifest(smoke_site, section_id)["figures"]
         chosen = [f["seed"] for f in figures if f.get("chosen")][::2]
         assert chosen == seeds, section_id
+
+
+def test_the_anagram_page_names_each_view(smoke_site):
+    page = (smoke_site.root / "docs" / "part-a" / "1.8.md").read_text()
+    assert "### “an oil painting of an old man” / “an oil painting of people around a campfire” (upside down)" in page
+    assert "### “an oil painting of houseplants” / “an oil painting of marilyn monroe” (as a jigsaw, its pieces moved and turned)" in page
 
 
 def test_prompts_are_printed_as_inert_text(smoke_site):

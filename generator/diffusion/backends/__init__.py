@@ -34,15 +34,18 @@ class BackendInfo:
 def _deepfloyd_unavailable(needs_model: bool, config: Mapping[str, Any]) -> str | None:
     from generator.diffusion.backends.probe import deepfloyd_unavailable_reason
 
-    return deepfloyd_unavailable_reason(needs_model, config.get("stage_1", DEEPFLOYD_MODELS["stage_1"]))
+    return deepfloyd_unavailable_reason(needs_model, config)
 
 
 def _deepfloyd_identity(config: Mapping[str, Any]) -> dict:
-    return {
-        "stage_1": config.get("stage_1", DEEPFLOYD_MODELS["stage_1"]),
-        "stage_2": config.get("stage_2", DEEPFLOYD_MODELS["stage_2"]),
-        "revision": config.get("revision", "main"),
-    }
+    """Model ids and revision; a local model folder by its path and a digest of its configs and file sizes."""
+    from generator.diffusion.backends.probe import is_local_model, local_model_digest
+
+    identity: dict[str, Any] = {"revision": config.get("revision", "main")}
+    for key in ("stage_1", "stage_2"):
+        source = str(config.get(key, DEEPFLOYD_MODELS[key]))
+        identity[key] = {"folder": source, "digest": local_model_digest(source)} if is_local_model(source) else source
+    return identity
 
 
 def _load_deepfloyd(config: Mapping[str, Any], upstream: Mapping[str, Path]) -> Any:

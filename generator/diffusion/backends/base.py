@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from generator.diffusion.estimators import Estimator
+from generator.diffusion.estimators import Estimator, cfg
 from generator.diffusion.schedule import NoiseSchedule
 
 
@@ -38,6 +38,10 @@ class Backend(ABC):
     @abstractmethod
     def estimator(self, prompt_embeds: torch.Tensor) -> Estimator:
         """The model's noise estimate (ε̂, v) for x_t at timestep t, conditioned on `prompt_embeds`."""
+
+    def guided_estimator(self, prompt_embeds: torch.Tensor, negative_embeds: torch.Tensor, scale: float) -> Estimator:
+        """Classifier-free guidance for one prompt: cfg(estimator(c), estimator(u), γ); a backend may batch the two passes."""
+        return cfg(self.estimator(prompt_embeds), self.estimator(negative_embeds), scale)
 
     @abstractmethod
     def describe(self) -> dict[str, Any]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import importlib.util
 import os
 import re
-import socket
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -18,7 +18,19 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from generator.diffusion.backends.base import Backend, BackendUnavailable
-from generator.diffusion.backends.probe import DEFAULT_STAGE_1, GATED, LOGIN, NO_CUDA, NO_TOKEN, cached_snapshot, hub_cache, hub_token_available
+from generator.diffusion.backends.load_failures import load_failure, quiet_loading
+from generator.diffusion.backends.probe import (
+    CONFIG_TABLE,
+    DEFAULT_STAGE_1,
+    DEFAULT_STAGE_2,
+    NO_BITSANDBYTES,
+    NO_CUDA,
+    cached_snapshot,
+    hub_model_problem,
+    is_local_model,
+    local_model_digest,
+    local_model_problem,
+)
 from generator.diffusion.estimators import Estimator
 from generator.diffusion.schedule import NoiseSchedule, if_schedule
 
@@ -26,13 +38,10 @@ if TYPE_CHECKING:
     from diffusers import IFPipeline, IFSuperResolutionPipeline
 
 STAGE_1_MODELS = (DEFAULT_STAGE_1, "DeepFloyd/IF-I-L-v1.0", "DeepFloyd/IF-I-M-v1.0")
-STAGE_2_MODELS = ("DeepFloyd/IF-II-L-v1.0", "DeepFloyd/IF-II-M-v1.0")
+STAGE_2_MODELS = (DEFAULT_STAGE_2, "DeepFloyd/IF-II-M-v1.0")
 STAGE_2_NOISE_LEVEL = 250  # SPEC: stage II noises the 64 px image to t = 250 (diffusers' default)
-CONFIG_TABLE = "[tool.gen.backend.deepfloyd]"
+_DEVICE = re.compile(r"^(cpu|cuda(:[0-9]+)?)$")
 
-# diffusers re-raises some 401/403 responses as a plain OSError; this finds them in its message.
-_GATED_TEXT = re.compile(r"\bgated\b|\b40[13]\b", re.IGNORECASE)
-_NETWORK_ERROR_NAMES = {"ConnectionError", "ConnectError", "NetworkError", "TransportError", "Timeout", "TimeoutException"}
 
 # The safety checker, its CLIP feature extractor and the watermarker only act on PIL/numpy output; we take tensors.
 TENSOR_OUTPUT_ONLY = {"safety_checker": None, "feature_extractor": None, "watermarker": None, "requires_safety_checker": False}
@@ -42,18 +51,23 @@ TENSOR_OUTPUT_ONLY = {"safety_checker": None, "feature_extractor": None, "waterm
 class DeepFloydConfig:
     """Which IF models to load and how: the keys of [tool.gen.backend.deepfloyd]."""
 
-    stage_1: str = DEFAULT_STAGE_1
-    stage_2: str = STAGE_2_MODELS[0]
-    revision: str = "main"  # a branch, tag or commit of both model repos
+    stage_1: str = DEFAULT_STAGE_1  # a Hub model id, or a local folder in the diffusers layout
+    stage_2: str = DEFAULT_STAGE_2
+    revision: str = "main"  # a branch, tag or commit of both Hub repos (local folders have none)
+    device: str = "cuda"  # "cuda", "cuda:N" (fp16) or "cpu" (fp32: slow with the real weights; tests use it)
     cpu_offload: bool = False
     t5_8bit: bool = False
     embeddings_cache_dir: str | Path | None = Path("artifacts") / "embeddings"
 
     def __post_init__(self) -> None:
-        if self.stage_1 not in STAGE_1_MODELS:
-            raise ValueError(f"stage_1 = {self.stage_1!r} is not an IF stage I model; set it to one of {', '.join(STAGE_1_MODELS)} in {CONFIG_TABLE}.")
-        if self.stage_2 not in STAGE_2_MODELS:
-            raise ValueError(f"stage_2 = {self.stage_2!r} is not an IF stage II model; set it to one of {', '.join(STAGE_2_MODELS)} in {CONFIG_TABLE}.")
+        for key, models in (("stage_1", STAGE_1_MODELS), ("stage_2", STAGE_2_MODELS)):
+            source = getattr(self, key)
+            if not is_local_model(source) and source not in models:
+                raise ValueError(f"{key} = {source!r} is neither an IF model id nor a folder; set it to one of {', '.join(models)} or a local folder in {CONFIG_TABLE}.")
+        if not _DEVICE.match(self.device):
+            raise ValueError(f'device = {self.device!r} is not a device; set it to "cuda", "cuda:1" or "cpu" in {CONFIG_TABLE}.')
+        if self.cpu_offload and self.device == "cpu":
+            raise ValueError(f'cpu_offload = true moves models to a GPU only while they run, so it needs device = "cuda"; set one of them in {CONFIG_TABLE}.')
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> DeepFloydConfig:
@@ -66,7 +80,7 @@ class DeepFloydConfig:
 
 
 class DeepFloydBackend(Backend):
-    """DeepFloyd IF stage I (64 px, 6-channel ε̂ | v UNet) and stage II (→ 256 px), fp16 on CUDA, loaded on first use."""
+    """DeepFloyd IF stage I (64 px, 6-channel ε̂ | v UNet) and stage II (→ 256 px), fp16 on CUDA (fp32 on a CPU), loaded on first use."""
 
     name = "deepfloyd"
     label = "DeepFloyd IF"
@@ -77,8 +91,9 @@ class DeepFloydBackend(Backend):
         if config is None:
             config = DeepFloydConfig()
         self.config = config if isinstance(config, DeepFloydConfig) else DeepFloydConfig.from_mapping(config)
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self.dtype = torch.float16
+        self.device = torch.device(self.config.device)
+        # IF ships fp16 weights; CPUs run fp16 convolutions slowly or not at all
+        self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
         self._embeddings: dict[str, torch.Tensor] = {}
         self._text: IFPipeline | None = None
         self._stage_1: IFPipeline | None = None
@@ -91,8 +106,16 @@ class DeepFloydBackend(Backend):
 
     @property
     def encoder_id(self) -> str:
-        """What the prompt embeddings depend on: the T5 encoder shipped with stage I, and its precision."""
-        return self.config.stage_1 + ("@8bit" if self.config.t5_8bit else "")
+        """What the prompt embeddings depend on: the T5 encoder shipped with stage I (a local folder by its digest), and its precision."""
+        stage_1 = self.config.stage_1
+        encoder = f"local-{local_model_digest(stage_1)}" if is_local_model(stage_1) else stage_1
+        return encoder + ("@8bit" if self.config.t5_8bit else "")
+
+    def revision_of(self, source: str) -> str:
+        """The commit of a Hub model as cached here (else the configured revision); a local folder's digest."""
+        if is_local_model(source):
+            return f"local folder, digest {local_model_digest(source)}"
+        return cached_snapshot(source, self.config.revision) or self.config.revision
 
     def describe(self) -> dict[str, Any]:
         """Model ids, the locally cached commit of each (else the configured revision), dtype and device."""
@@ -102,8 +125,8 @@ class DeepFloydBackend(Backend):
             "label": self.label,
             "stage_1": self.config.stage_1,
             "stage_2": self.config.stage_2,
-            "text_encoder": f"{self.config.stage_1}/text_encoder (T5-XXL v1.1, {'8-bit' if self.config.t5_8bit else 'fp16'})",
-            "revisions": {model: cached_snapshot(model, self.config.revision) or self.config.revision for model in models},
+            "text_encoder": f"{self.config.stage_1}/text_encoder (T5-XXL v1.1, {'8-bit' if self.config.t5_8bit else str(self.dtype).removeprefix('torch.')})",
+            "revisions": {model: self.revision_of(model) for model in models},
             "dtype": str(self.dtype).removeprefix("torch."),
             "device": self.device.type,
             "cpu_offload": self.config.cpu_offload,
@@ -166,6 +189,24 @@ class DeepFloydBackend(Backend):
             out = unet(x_t.to(device=device, dtype=unet.dtype), t, encoder_hidden_states=context).sample
             out = out.to(device=x_t.device, dtype=torch.float32)
             return out[:, :channels], out[:, channels:]
+
+        return estimate
+
+    def guided_estimator(self, prompt_embeds: torch.Tensor, negative_embeds: torch.Tensor, scale: float) -> Estimator:
+        """CFG in one UNet pass over [x_t; x_t] with [ε_u; ε_c] contexts, as IFPipeline does: ε_u + γ (ε_c − ε_u), v from the conditional half."""
+        pipe = self._stage_1_pipeline()
+        unet, device = pipe.unet, pipe._execution_device
+        cond, uncond = (e.to(device=device, dtype=unet.dtype) for e in (prompt_embeds, negative_embeds))
+        channels = self.image_shape[0]
+
+        @torch.no_grad()
+        def estimate(x_t: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+            n = x_t.shape[0]
+            context = torch.cat([e.expand(n, -1, -1) if e.shape[0] == 1 else e for e in (uncond, cond)])
+            x = x_t.to(device=device, dtype=unet.dtype)
+            out = unet(torch.cat([x, x]), t, encoder_hidden_states=context).sample.to(device=x_t.device, dtype=torch.float32)
+            out_u, out_c = out.chunk(2)
+            return out_u[:, :channels] + scale * (out_c[:, :channels] - out_u[:, :channels]), out_c[:, channels:]
 
         return estimate
 
@@ -240,99 +281,70 @@ class DeepFloydBackend(Backend):
         """Move a pipeline to the device, or let accelerate move each model there only while it runs."""
         pipe.set_progress_bar_config(disable=True)
         if self.config.cpu_offload:
-            pipe.enable_model_cpu_offload()
+            pipe.enable_model_cpu_offload(device=self.device)
         else:
             pipe.to(self.device)
         return pipe
 
-    # -- loading from the Hub and placing on the GPU (TinyBackend overrides the three builders) -----------------
+    # -- loading from the Hub or a folder and placing on the device (TinyBackend overrides the three builders) ------
 
     def _build_text_pipeline(self) -> IFPipeline:
         from diffusers import IFPipeline
 
-        with self._loading(self.config.stage_1):
+        with self._loading("stage_1"):
             text_encoder = {"text_encoder": self._load_t5_8bit()} if self.config.t5_8bit else {}
-            return self._place(IFPipeline.from_pretrained(self.config.stage_1, unet=None, **text_encoder, **self._pretrained_kwargs()))
+            return self._place(IFPipeline.from_pretrained(self.config.stage_1, unet=None, **text_encoder, **self._pretrained_kwargs("stage_1")))
 
     def _load_t5_8bit(self) -> torch.nn.Module:
         from transformers import BitsAndBytesConfig, T5EncoderModel
 
+        # the IF-I repos ship T5 as an "8bit" variant too; a local folder is read as it is
+        source = {} if is_local_model(self.config.stage_1) else {"revision": self.config.revision, "variant": "8bit"}
         return T5EncoderModel.from_pretrained(
             self.config.stage_1,
             subfolder="text_encoder",
-            revision=self.config.revision,
-            variant="8bit",
             device_map="auto",
             dtype=self.dtype,
             quantization_config=BitsAndBytesConfig(load_in_8bit=True),
+            **source,
         )
 
     def _build_stage_1(self) -> IFPipeline:
         from diffusers import IFPipeline
 
-        with self._loading(self.config.stage_1):
-            return self._place(IFPipeline.from_pretrained(self.config.stage_1, text_encoder=None, tokenizer=None, **self._pretrained_kwargs()))
+        with self._loading("stage_1"):
+            return self._place(IFPipeline.from_pretrained(self.config.stage_1, text_encoder=None, tokenizer=None, **self._pretrained_kwargs("stage_1")))
 
     def _build_stage_2(self) -> IFSuperResolutionPipeline:
         from diffusers import IFSuperResolutionPipeline
 
-        with self._loading(self.config.stage_2):
-            pipe = IFSuperResolutionPipeline.from_pretrained(self.config.stage_2, text_encoder=None, tokenizer=None, **self._pretrained_kwargs())
+        with self._loading("stage_2"):
+            pipe = IFSuperResolutionPipeline.from_pretrained(self.config.stage_2, text_encoder=None, tokenizer=None, **self._pretrained_kwargs("stage_2"))
             return self._place(pipe)
 
-    def _pretrained_kwargs(self) -> dict[str, Any]:
+    def _pretrained_kwargs(self, key: str) -> dict[str, Any]:
+        """fp16 variant files, as the IF repos ship them; a local folder's own files when it has no variants."""
+        source = getattr(self.config, key)
+        if is_local_model(source):
+            has_fp16 = any(Path(source).expanduser().glob("*/*.fp16*"))
+            return {"variant": "fp16" if has_fp16 else None, "torch_dtype": self.dtype, **TENSOR_OUTPUT_ONLY}
         return {"revision": self.config.revision, "variant": "fp16", "torch_dtype": self.dtype, **TENSOR_OUTPUT_ONLY}
 
     @contextmanager
-    def _loading(self, model_id: str) -> Iterator[None]:
-        """Check for CUDA and a token before touching the Hub; turn a loading or placing failure into one BackendUnavailable sentence."""
-        if not torch.cuda.is_available():
+    def _loading(self, key: str) -> Iterator[None]:
+        """Check the device, the weights and the options before loading; turn a loading or placing failure into one BackendUnavailable sentence."""
+        source = getattr(self.config, key)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
             raise BackendUnavailable(NO_CUDA)
-        if not hub_token_available() and cached_snapshot(model_id, self.config.revision) is None:
-            raise BackendUnavailable(NO_TOKEN)
+        if key == "stage_1" and self.config.t5_8bit and importlib.util.find_spec("bitsandbytes") is None:
+            raise BackendUnavailable(NO_BITSANDBYTES)
+        problem = local_model_problem(source, key) if is_local_model(source) else hub_model_problem(source, self.config.revision, key, required=True)
+        if problem:
+            raise BackendUnavailable(problem)
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), quiet_loading():
                 # Newer diffusers rename torch_dtype to dtype; torch_dtype works in every version pyproject allows.
                 warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
                 yield
         except (OSError, ValueError, ImportError, RuntimeError) as err:
-            raise BackendUnavailable(load_failure(err, model_id)) from err
-
-
-def load_failure(err: BaseException, model_id: str) -> str:
-    """The one sentence that tells a user what to do about `err`, raised while loading `model_id`."""
-    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
-
-    chain = _causes(err)
-    statuses = {getattr(getattr(e, "response", None), "status_code", None) for e in chain if isinstance(e, HfHubHTTPError)}
-    if any(isinstance(e, GatedRepoError) for e in chain) or statuses & {401, 403} or any(_GATED_TEXT.search(str(e)) for e in chain):
-        return GATED
-    if any(isinstance(e, RepositoryNotFoundError) for e in chain):
-        return f"{model_id} was not found on the Hugging Face Hub; check the model id in {CONFIG_TABLE}, {LOGIN}."
-    if any(isinstance(e, LocalEntryNotFoundError) or _is_network_error(e) for e in chain):
-        return f"{model_id} is not in the local Hugging Face cache and the Hub can't be reached; connect to the internet (and unset HF_HUB_OFFLINE) to download it once, or use --backend mnist."
-    if any(isinstance(e, torch.OutOfMemoryError) for e in chain):
-        return f"{model_id} does not fit in GPU memory; set cpu_offload = true in {CONFIG_TABLE} or use a smaller stage_1 such as DeepFloyd/IF-I-L-v1.0."
-    if any(isinstance(e, ImportError) for e in chain):
-        return f"Loading {model_id} needs a missing package ({err}); install it, or set t5_8bit = false in {CONFIG_TABLE} if it is bitsandbytes."
-    detail = (str(err).strip().splitlines() or [type(err).__name__])[0]
-    detail = detail if len(detail) <= 160 else detail[:157] + "..."
-    return f"Could not load {model_id} ({detail}); delete its folder under {hub_cache()} to download it again, or use --backend mnist."
-
-
-def _is_network_error(err: BaseException) -> bool:
-    """A failed connection, whichever HTTP client raised it (requests, httpx) or the socket layer below it."""
-    names = {cls.__name__ for cls in type(err).__mro__}
-    return isinstance(err, ConnectionError | TimeoutError | socket.gaierror) or bool(names & _NETWORK_ERROR_NAMES)
-
-
-def _causes(err: BaseException) -> list[BaseException]:
-    """`err` and every exception it was raised from or while handling."""
-    chain: list[BaseException] = []
-    pending: list[BaseException] = [err]
-    while pending:
-        current = pending.pop(0)
-        if current not in chain:
-            chain.append(current)
-            pending += [e for e in (current.__cause__, current.__context__) if e is not None]
-    return chain
+            raise BackendUnavailable(load_failure(err, source)) from err

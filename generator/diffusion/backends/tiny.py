@@ -118,9 +118,7 @@ class TinyBackend(DeepFloydBackend):
     label = "Tiny IF (random weights)"
 
     def __init__(self, embeddings_cache_dir: str | Path | None = None) -> None:
-        super().__init__(DeepFloydConfig(embeddings_cache_dir=embeddings_cache_dir))
-        self.device = torch.device("cpu")
-        self.dtype = torch.float32
+        super().__init__(DeepFloydConfig(embeddings_cache_dir=embeddings_cache_dir, device="cpu"))
 
     @property
     def encoder_id(self) -> str:
