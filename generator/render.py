@@ -11,7 +11,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from generator.cache import write_if_changed
+from generator.files import write_if_changed
 from generator.section import Section
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]{}|$~#!])")
@@ -57,6 +57,9 @@ class Result:
     manifest: dict[str, Any] | None
     figures: list[Figure] = field(default_factory=list)
     hint: str = ""
+    # Why the result shown is stale (empty when it is fresh), and the record of the last failed build, if any.
+    stale: list[str] = field(default_factory=list)
+    failure: dict[str, Any] | None = None
 
     @property
     def missing(self) -> bool:
