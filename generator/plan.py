@@ -170,9 +170,10 @@ def plan(project: Project, modules: list[SectionModule], choice: Choice, hashes:
                 item = add(module, backend, choice.profile)
                 _mark_unavailable(item, project, by_id, choice)
                 scope.append(item)
+            # Pages show the default backends' results too, and the most thorough fresh result of each.
             shown = backend is None or backend in choice.backends or BACKENDS[backend].default
             for profile in PROFILES:
-                if shown and profile != choice.profile and store.has_manifest(ResultKey(module.spec.id, backend, profile)):
+                if shown and store.has_manifest(ResultKey(module.spec.id, backend, profile)):
                     add(module, backend, profile)
     if not choice.explicit_profile:
         for item in scope:

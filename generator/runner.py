@@ -52,7 +52,7 @@ def run_build(project: Project, modules: list, choice: Choice, *, sections: Sequ
     store = ResultStore(project.cache_dir, project.artifacts_dir, project.root)
     hashes = load_memos(project)
     unrecovered = {} if dry_run else _recover_leftovers(store, console)
-    failures = [f"{key} leftovers" for key in unrecovered]
+    failures = [f"{_parse(str(key))} leftovers" for key in unrecovered]  # the readers of such a result do not run
     the_plan = plan(project, modules, choice, hashes)
     todo = select(the_plan, sections, project, hashes, force=force)
     in_scope = [i for i in the_plan.scope if not sections or i.key.section in sections]

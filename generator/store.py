@@ -128,9 +128,6 @@ class _Folders:
     def abort(self, key: ResultKey) -> None:
         shutil.rmtree(self.staging(key), ignore_errors=True)
 
-    def leftovers(self, key: ResultKey) -> bool:
-        return self.staging(key).exists() or self.old(key).exists()
-
     def drop(self, key: ResultKey) -> bool:
         existed = False
         for path in (self.final(key), self.staging(key), self.old(key)):
@@ -196,16 +193,15 @@ class ResultStore:
     # ------------------------------------------------------------ the lock
 
     @contextmanager
-    def lock(self, key: ResultKey, on_wait: Callable[[], None] | None = None, wait: bool = True) -> Iterator[bool]:
-        """Hold the result's lock; `on_wait` is called once if another process holds it. Yields whether it waited.
+    def lock(self, key: ResultKey, on_wait: Callable[[], None] | None = None, wait: bool = True) -> Iterator[None]:
+        """Hold the result's lock; `on_wait` is called once, before waiting, if another process holds it.
 
-        With wait=False, a lock that is held raises LockBusy instead of waiting.
+        With wait=False, a lock that another process holds raises LockBusy instead.
         """
         from filelock import FileLock, Timeout
 
         path = self.locks_dir.joinpath(*key.parts[:2]) / f"{key.profile}.lock"
         lock = FileLock(path)
-        waited = False
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -213,16 +209,13 @@ class ResultStore:
             except Timeout:
                 if not wait:
                     raise LockBusy(str(key)) from None
-                waited = True
                 if on_wait is not None:
                     on_wait()
                 lock.acquire()
-        except LockBusy:
-            raise
-        except OSError as error:
+        except OSError as error:  # Timeout is an OSError too, but it cannot escape the block above
             raise FileSystemError(explain(error, "create the lock", self.project_root)) from None
         try:
-            yield waited
+            yield
         finally:
             lock.release()
 

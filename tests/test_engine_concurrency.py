@@ -68,20 +68,26 @@ def test_a_swap_interrupted_by_a_kill_is_finished_by_the_next_build(project):
     assert (final / "manifest.json").read_bytes() == manifest
 
 
-def test_a_killed_training_leaves_its_checkpoints_for_the_next_build_to_resume(project, tmp_path):
+def test_a_waiting_build_leaves_the_writer_alone_and_resumes_its_training_when_the_writer_is_killed(project, tmp_path):
     # The section keeps an "epoch" checkpoint in ctx.work_dir and records whether it found one from an earlier try.
     body = ("import pathlib; checkpoint = ctx.work_dir / 'epoch-1'; ctx.metric('resumed', int(checkpoint.exists()))\n"
             "            ctx.work_dir.mkdir(parents=True, exist_ok=True); checkpoint.write_text('1')\n"
             f"            {blocking_body(tmp_path, 'b3')}")
     project.write("sections/b3.py", section_source("2.3", params="{'scale': 3.0}", body=body))
-    build = project.start("build", "--no-site", "--section", "2.3", output=tmp_path / "killed.out")
+    writer = project.start("build", "--no-site", "--section", "2.3", output=tmp_path / "writer.out")
     assert wait_for((tmp_path / "b3.started").exists)
-    os.kill(build.pid, signal.SIGKILL)
-    build.wait()
+    staging = project.root / "cache/2.3/none/quick.new"
     work = list((project.root / "artifacts/.work/2.3/none").glob("quick-*"))
-    assert len(work) == 1 and (work[0] / "epoch-1").is_file()
+    assert staging.is_dir() and len(work) == 1 and (work[0] / "epoch-1").is_file()
+    (tmp_path / "b3.started").unlink()
+    waiting = project.start("build", "--no-site", "--section", "2.3", "--force", output=tmp_path / "waiting.out")
+    assert wait_for(lambda: "waiting" in (tmp_path / "waiting.out").read_text())
+    assert staging.is_dir() and (work[0] / "epoch-1").is_file()  # the writer's staging and checkpoints are its own
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.wait()
+    assert wait_for((tmp_path / "b3.started").exists)  # the waiting build took over, from the killed one's checkpoint
     (tmp_path / "b3.release").touch()
-    assert "computed 1" in project.gen("build", "--no-site", "--section", "2.3").stdout
+    assert waiting.wait(timeout=60) == 0
     assert json.loads((project.root / "cache/2.3/none/quick/manifest.json").read_text())["metrics"]["resumed"] == 1
     assert not work[0].exists()  # a finished result drops its checkpoints
 
