@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from generator.cache import canonical_json, code_closure, sha256_bytes, sha256_file, stale_reasons
+from generator.cache import canonical_json, code_closure, sha256_bytes, stale_reasons
 from generator.config import Project
-from generator.context import resolve_input
+from generator.context import input_hash
 from generator.diffusion.backends import BACKENDS
 from generator.files import StatCache, check_files
 from generator.section import PROFILES, SectionModule, id_key
@@ -147,7 +146,7 @@ def plan(project: Project, modules: list[SectionModule], choice: Choice, hashes:
                 "prompts": list(spec.prompts.get(backend, [])) if backend else [],
                 "seeds": list(spec.seeds),
                 "profile": profile,
-                "inputs": {name: {"path": value, "sha256": _input_hash(value, project.root)} for name, value in spec.inputs_for(backend).items()},
+                "inputs": {name: {"path": value, "sha256": input_hash(value, project.root)} for name, value in spec.inputs_for(backend).items()},
             },
             "code": code_closure(project.root, module.path, project.code_packages),
             "backend": {"name": backend, **BACKENDS[backend].identity(project.backend_config(backend))} if backend else {},
@@ -197,13 +196,6 @@ def _mark_unavailable(item: Item, project: Project, by_id: dict[str, SectionModu
 def _roundtrip(value: Any) -> Any:
     """Tuples become lists, as they will in the manifest, so recorded and current compare equal."""
     return json.loads(canonical_json(value))
-
-
-def _input_hash(value: str, root: Path) -> str:
-    try:
-        return sha256_file(resolve_input(value, root))
-    except (OSError, KeyError):
-        return "missing"
 
 
 def select(plan: Plan, sections: Sequence[str], project: Project, hashes: StatCache, force: bool = False) -> list[Item]:
