@@ -100,7 +100,7 @@ def _drop_orphans(project: Project, modules: list[SectionModule], changed: list[
     for part in ("part-a", "part-b"):
         for path in (project.docs_dir / part).glob("*.md"):
             if path not in expected:
-                path.unlink()
+                path.unlink(missing_ok=True)  # a concurrent build may have removed it
                 changed.append(path)
 
 
