@@ -1,19 +1,16 @@
-"""Fingerprints, manifests and atomic result directories: what makes a result fresh or stale."""
+"""Fingerprints and reasons: what makes a result fresh or stale (the result folders themselves are in store.py)."""
 
 from __future__ import annotations
 
 import ast
 import hashlib
 import json
-import os
-import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-MANIFEST = "manifest.json"
+from generator.files import write_atomic
 
 
 def canonical_json(value: Any) -> str:
@@ -74,9 +71,14 @@ class ParseMemo:
         return self.entries[key]
 
     def save(self) -> None:
-        if self.path is not None and self.dirty:
+        """Keep the memo for the next run; one that cannot be written only costs parsing next time."""
+        if self.path is None or not self.dirty:
+            return
+        try:
             write_atomic(self.path, json.dumps(self.entries, sort_keys=True).encode())
-            self.dirty = False
+        except OSError:
+            return
+        self.dirty = False
 
 
 PARSE_MEMO = ParseMemo()
@@ -197,111 +199,3 @@ def stale_reasons(recorded: dict, current: dict) -> list[str]:
         if old_up.get(key) != new_up.get(key):
             reasons.append(f"upstream: {key.split('/')[0]}")
     return reasons
-
-
-# ---------------------------------------------------------------- result directories
-
-
-@dataclass(frozen=True)
-class ResultKey:
-    """A cached result is keyed by (section id, backend, profile)."""
-
-    section: str
-    backend: str | None
-    profile: str
-
-    @property
-    def parts(self) -> tuple[str, str, str]:
-        return (self.section, self.backend or "none", self.profile)
-
-    def __str__(self) -> str:
-        return "/".join(self.parts)
-
-
-class ResultStore:
-    """Result directories under a root, replaced atomically: stage → swap → drop the old one."""
-
-    def __init__(self, root: Path):
-        self.root = root
-
-    def final(self, key: ResultKey) -> Path:
-        return self.root.joinpath(*key.parts)
-
-    def staging(self, key: ResultKey) -> Path:
-        path = self.final(key)
-        return path.with_name(path.name + ".new")
-
-    def _old(self, key: ResultKey) -> Path:
-        path = self.final(key)
-        return path.with_name(path.name + ".old")
-
-    def recover(self, key: ResultKey) -> None:
-        """Finish or undo a swap that a killed process left half done."""
-        final, new, old = self.final(key), self.staging(key), self._old(key)
-        if not final.exists():
-            if (new / MANIFEST).is_file():
-                os.replace(new, final)
-            elif old.exists():
-                os.replace(old, final)
-        for leftover in (new, old):
-            if leftover.exists():
-                shutil.rmtree(leftover)
-
-    def begin(self, key: ResultKey) -> Path:
-        """A fresh, empty staging directory for a result being computed."""
-        self.recover(key)
-        staging = self.staging(key)
-        staging.mkdir(parents=True)
-        return staging
-
-    def commit(self, key: ResultKey, manifest: dict) -> None:
-        """Write the manifest last, then swap the staging directory into place."""
-        staging, final, old = self.staging(key), self.final(key), self._old(key)
-        write_atomic(staging / MANIFEST, (json.dumps(manifest, indent=2, ensure_ascii=False, default=_jsonable) + "\n").encode())
-        if final.exists():
-            os.replace(final, old)
-        os.replace(staging, final)
-        if old.exists():
-            shutil.rmtree(old)
-
-    def abort(self, key: ResultKey) -> None:
-        shutil.rmtree(self.staging(key), ignore_errors=True)
-
-    def manifest(self, key: ResultKey) -> dict | None:
-        path = self.final(key) / MANIFEST
-        if not path.is_file():
-            return None
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            return None
-
-    def drop(self, key: ResultKey) -> bool:
-        existed = False
-        for path in (self.final(key), self.staging(key), self._old(key)):
-            if path.exists():
-                shutil.rmtree(path)
-                existed = True
-        return existed
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write through a temporary file and rename, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def write_if_changed(path: Path, data: bytes) -> bool:
-    """Write only when the bytes differ, so an unchanged file keeps its mtime."""
-    try:
-        if path.read_bytes() == data:
-            return False
-    except FileNotFoundError:
-        pass
-    write_atomic(path, data)
-    return True

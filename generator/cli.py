@@ -14,8 +14,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from generator.build import UsageError, choose, load_sections, plan
+from generator.build import load_sections
 from generator.config import ConfigError, Project, find_project
+from generator.plan import UsageError, check_profile, choose, plan
 from generator.section import DiscoveryError
 
 app = typer.Typer(
@@ -78,28 +79,18 @@ def status(
     backend: list[str] | None = BackendOpt,
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list, one object per result."),
 ) -> None:
-    """Show every result: fresh, stale or missing, and why."""
+    """Show every result: fresh, stale, missing or frozen, and why. Reads only: never writes, renames or deletes."""
+    from generator.cache import PARSE_MEMO
+    from generator.files import StatCache
+
     project, modules = _load(section)
     try:
         choice = choose(project, profile, backend or [])
     except UsageError as error:
         _fail(str(error))
-    items = [i for i in plan(project, modules, choice).values() if not section or i.key.section in section]
-    rows = [
-        {
-            "section": i.key.section,
-            "title": i.module.spec.title,
-            "backend": i.key.backend,
-            "profile": i.key.profile,
-            "state": i.state,
-            "reasons": i.reasons if i.manifest else ["never computed"],
-            "seconds": (i.manifest or {}).get("seconds"),
-            "computed_at": (i.manifest or {}).get("provenance", {}).get("computed_at"),
-            "metrics": (i.manifest or {}).get("metrics", {}),
-            "unavailable": i.skip,
-        }
-        for i in items
-    ]
+    PARSE_MEMO.load(project.artifacts_dir / ".parse-memo.json")
+    the_plan = plan(project, modules, choice, StatCache(project.artifacts_dir / ".stat-cache.json"))
+    rows = [_status_row(i, the_plan) for i in the_plan.scope if not section or i.key.section in section]
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
         return
@@ -108,12 +99,34 @@ def status(
     table = Table(title=escape(f"profile {choice.profile} ({choice.profile_why}) · backends {', '.join(choice.backends)}"), title_justify="left")
     for column in ("id", "title", "backend", "profile", "state", "why", "last compute"):
         table.add_column(column, overflow="fold")
-    colours = {"fresh": "green", "stale": "yellow", "missing": "red"}
+    colours = {"fresh": "green", "stale": "yellow", "missing": "red", "frozen": "cyan"}
     for row in rows:
         when = f"{row['seconds']:.1f} s, {row['computed_at']}" if row["seconds"] is not None else "—"
         why = escape("; ".join(row["reasons"])) + (f" [dim](can't run here: {escape(row['unavailable'])})[/]" if row["unavailable"] else "")
-        table.add_row(row["section"], escape(row["title"]), row["backend"] or "—", row["profile"], f"[{colours[row['state']]}]{row['state']}[/]", why, when)
+        state = f"frozen ({row['frozen']})" if row["frozen"] else row["state"]
+        table.add_row(row["section"], escape(row["title"]), row["backend"] or "—", row["profile"], f"[{colours[row['state']]}]{state}[/]", why, when)
     console.print(table)
+
+
+def _status_row(item, the_plan) -> dict:
+    """One result for `gen status`; a frozen one reports the more thorough result that stands in for it."""
+    from generator.store import ResultKey
+
+    shown = the_plan.items[ResultKey(item.key.section, item.key.backend, item.frozen)] if item.frozen else item
+    manifest = shown.manifest or {}
+    return {
+        "section": item.key.section,
+        "title": item.module.spec.title,
+        "backend": item.key.backend,
+        "profile": item.key.profile,
+        "state": "frozen" if item.frozen else item.state,
+        "frozen": item.frozen,
+        "reasons": [] if item.frozen else item.reasons if item.manifest else ["never computed"],
+        "seconds": manifest.get("seconds"),
+        "computed_at": manifest.get("provenance", {}).get("computed_at"),
+        "metrics": manifest.get("metrics", {}),
+        "unavailable": item.skip,
+    }
 
 
 @app.command()
@@ -121,28 +134,42 @@ def clean(
     section: list[str] | None = SectionOpt,
     profile: str | None = ProfileOpt,
     backend: list[str] | None = BackendOpt,
+    keep_checkpoints: bool = typer.Option(False, "--keep-checkpoints", help="Keep the training checkpoints in artifacts/.work/, so the next build resumes."),
 ) -> None:
-    """Drop cached results (all of them, or those of --section/--profile/--backend)."""
-    from generator.cache import ResultKey, ResultStore
+    """Drop cached results, their artifacts and training checkpoints (all of them, or those of --section/--profile/--backend)."""
     from generator.diffusion.backends import BACKENDS
+    from generator.files import FileSystemError
+    from generator.section import PROFILES
+    from generator.store import ResultKey, ResultStore
 
     project, modules = _load(section)
-    if backend:
-        for name in backend:
-            if name not in BACKENDS:
-                _fail(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
+    for name in backend or []:
+        if name not in BACKENDS:
+            _fail(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
+    try:
+        if profile is not None:
+            check_profile(profile)
+    except UsageError as error:
+        _fail(str(error))
+    store = ResultStore(project.cache_dir, project.artifacts_dir, project.root)
     dropped = 0
-    for store in (ResultStore(project.cache_dir), ResultStore(project.artifacts_dir)):
-        for module in modules:
-            if section and module.spec.id not in section:
+    for module in modules:
+        if section and module.spec.id not in section:
+            continue
+        # Every backend, not only those the section declares now: results of a backend it dropped go too.
+        for name in [None] if module.spec.part == "B" else list(BACKENDS):
+            if backend and name not in backend:
                 continue
-            backends = [None] if module.spec.part == "B" else list(BACKENDS)
-            for name in backends:
-                if backend and name not in backend:
-                    continue
-                for prof in [profile] if profile else ["smoke", "quick", "full"]:
-                    dropped += store.drop(ResultKey(module.spec.id, name, prof))
-    console.print(f"dropped {dropped} cached result folder(s)")
+            for prof in [profile] if profile else list(PROFILES):
+                key = ResultKey(module.spec.id, name, prof)
+                try:
+                    if store.holds(key, checkpoints=not keep_checkpoints):
+                        with store.lock(key, on_wait=lambda key=key: console.print(f"waiting for the build of {key} to finish")):
+                            dropped += store.drop(key, checkpoints=not keep_checkpoints)
+                    store.tidy(key)
+                except FileSystemError as error:
+                    _fail(str(error), code=1)
+    console.print(f"dropped {dropped} cached result folder(s)" + (" (training checkpoints kept)" if keep_checkpoints else ""))
 
 
 @app.command()

@@ -48,9 +48,30 @@ def resolve_input(value: str, root: Path) -> Path:
         if name not in builtins:
             raise FileNotFoundError(f"unknown builtin input {value!r}; known: {', '.join('builtin:' + b for b in builtins)}")
         package = importlib.util.find_spec("matplotlib")
+        if package is None:
+            raise FileNotFoundError(f"{value!r} ships with matplotlib, which is not installed")
         return Path(package.submodule_search_locations[0]) / "mpl-data" / "sample_data" / builtins[name]
     path = Path(value)
     return path if path.is_absolute() else root / path
+
+
+def input_hash(value: str, root: Path) -> str:
+    """The SHA-256 of a spec input's bytes, for the fingerprint ("missing" when it cannot be read)."""
+    from generator.cache import sha256_file
+
+    try:
+        return sha256_file(resolve_input(value, root))
+    except (OSError, ValueError):
+        return "missing"
+
+
+def input_problem(value: str, root: Path) -> str | None:
+    """Why a spec input cannot be read, in a few words (None when it can); checked when sections are discovered."""
+    try:
+        path = resolve_input(value, root)
+    except (OSError, ValueError) as error:
+        return str(error)
+    return None if path.exists() else f"{value!r} does not exist" + ("" if Path(value).is_absolute() else " (paths are relative to the project folder)")
 
 
 class Context:

@@ -8,39 +8,39 @@ import subprocess
 import sys
 from pathlib import Path
 
-from generator.cache import ResultKey, ResultStore, write_if_changed
+from markupsafe import Markup
+
 from generator.config import Project
 from generator.diffusion.backends import BACKENDS
+from generator.files import explain, write_if_changed
+from generator.plan import Plan
 from generator.render import Renderer, Result, make_result, page_path
-from generator.section import PROFILES, SectionModule
+from generator.section import SectionModule
+from generator.store import ResultKey, ResultStore
 
 SITE_STAMP = ".gen-stamp"
 
 
-def _result_for(store: ResultStore, section_id: str, backend: str | None, profile: str) -> dict | None:
-    """The result of `profile`, else the most thorough profile that has one (full, quick, smoke)."""
-    for candidate in (profile, *reversed(PROFILES)):
-        manifest = store.manifest(ResultKey(section_id, backend, candidate))
-        if manifest is not None:
-            return manifest
-    return None
-
-
-def page_results(project: Project, module: SectionModule, profile: str, backends: list[str]) -> list[Result]:
-    """One Result per backend the page shows: its cached result, or how to make it."""
-    store = ResultStore(project.cache_dir)
+def page_results(project: Project, module: SectionModule, the_plan: Plan, backends: list[str]) -> list[Result]:
+    """One Result per backend the page shows: the most thorough fresh result (else the newest), or how to make it;
+    with the record of the build profile's last failure, if its last build failed."""
+    store = ResultStore(project.cache_dir, project.artifacts_dir, project.root)
     spec = module.spec
     if spec.part == "B":
-        manifest = _result_for(store, spec.id, None, profile)
-        url = f"../figures/{spec.id}/none/{manifest['profile']}" if manifest else ""
-        return [make_result(None, "", manifest, url, hint=f"gen build --section {spec.id}")]
-    shown = [b for b in (spec.backends if spec.backends is not None else BACKENDS) if BACKENDS[b].default or b in backends]
+        shown = [None]
+    else:
+        shown = [b for b in (spec.backends if spec.backends is not None else BACKENDS) if BACKENDS[b].default or b in backends]
     results = []
     for backend in shown:
-        manifest = _result_for(store, spec.id, backend, profile)
-        url = f"../figures/{spec.id}/{backend}/{manifest['profile']}" if manifest else ""
-        hint = f"gen build --section {spec.id} --backend {backend}"
-        results.append(make_result(backend, BACKENDS[backend].label, manifest, url, hint))
+        item = the_plan.shown(spec.id, backend)
+        manifest = item.manifest if item else None
+        url = f"../figures/{spec.id}/{backend or 'none'}/{manifest['profile']}" if manifest else ""
+        hint = f"gen build --section {spec.id}" + (f" --backend {backend}" if backend else "")
+        failure = store.failure(ResultKey(spec.id, backend, the_plan.profile))
+        result = make_result(backend, BACKENDS[backend].label if backend else "", manifest, url, hint)
+        result.stale = list(item.reasons) if item and manifest else []
+        result.failure = failure
+        results.append(result)
     # Backends with results first, so the first tab shows something.
     return sorted(results, key=lambda r: r.missing)
 
@@ -49,28 +49,38 @@ class PageError(RuntimeError):
     """A template failed to render; the message names the template, the line and the error."""
 
 
-def render_pages(project: Project, modules: list[SectionModule], profile: str, backends: list[str]) -> list[Path]:
+def render_pages(project: Project, modules: list[SectionModule], the_plan: Plan, backends: list[str]) -> list[Path]:
     """Render every section page and the home page; return the files whose bytes changed.
 
-    A template that fails leaves its page as it was and raises PageError once the other pages are rendered.
+    A template that fails leaves its page as it was and raises PageError once the other pages are rendered; so does
+    a page that cannot be written (one sentence naming the file).
     """
     import jinja2
 
     renderer = Renderer(project.templates_dir, project.artifacts_dir / ".jinja")
     changed, pages, errors = [], [], []
+    unwritable = ""
+    profile = the_plan.profile
     for module in modules:
-        results = page_results(project, module, profile, backends)
+        results = page_results(project, module, the_plan, backends)
         path = page_path(project.docs_dir, module.spec)
-        pages.append({"section": module.spec, "url": path.relative_to(project.docs_dir).as_posix(), "results": results})
+        pages.append({"section": module.spec, "url": Markup(path.relative_to(project.docs_dir).as_posix()), "results": results})
         try:
             if renderer.render(module.spec.template, path, section=module.spec, results=results, profile=profile):
                 changed.append(path)
         except (jinja2.TemplateError, KeyError, TypeError, ValueError, AttributeError) as error:
             errors.append(f"templates/{module.spec.template} (section {module.spec.id}){_template_line(error)}: {type(error).__name__}: {error}")
+        except OSError as error:
+            unwritable = unwritable or explain(error, "write", project.root)
     index = project.docs_dir / "index.md"
-    if renderer.render("index.md.j2", index, pages=pages, profile=profile):
-        changed.append(index)
-    _drop_orphans(project, modules, changed)
+    try:
+        if renderer.render("index.md.j2", index, pages=pages, profile=profile):
+            changed.append(index)
+        _drop_orphans(project, modules, changed)
+    except OSError as error:
+        unwritable = unwritable or explain(error, "write", project.root)
+    if unwritable:  # the first is enough: the others are the same folder's
+        errors.append(unwritable)
     if errors:
         raise PageError("; ".join(errors))
     return changed
@@ -90,7 +100,7 @@ def _drop_orphans(project: Project, modules: list[SectionModule], changed: list[
     for part in ("part-a", "part-b"):
         for path in (project.docs_dir / part).glob("*.md"):
             if path not in expected:
-                path.unlink()
+                path.unlink(missing_ok=True)  # a concurrent build may have removed it
                 changed.append(path)
 
 
@@ -101,7 +111,7 @@ def site_inputs_digest(project: Project) -> str:
     files = [project.root / "mkdocs.yml", project.root / "generator" / "site_hooks.py"]
     for root in roots:
         for folder, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not d.endswith((".new", ".old")))
             files.extend(Path(folder) / name for name in sorted(filenames) if not name.startswith("."))
     for path in files:
         try:
@@ -117,15 +127,35 @@ class SiteError(RuntimeError):
 
 
 def build_site(project: Project, force: bool = False) -> bool:
-    """Run `mkdocs build --strict` into site/ unless nothing it reads changed; True when it ran."""
-    digest = site_inputs_digest(project)
-    stamp = project.site_dir / SITE_STAMP
-    if not force and stamp.is_file() and stamp.read_text() == digest and (project.site_dir / "index.html").is_file():
+    """Run `mkdocs build --strict` into site/ unless nothing it reads changed; True when it ran.
+
+    One build publishes at a time (a lock in artifacts/.locks/): mkdocs clears site/ before it writes it.
+    """
+    if not force and _published(project, site_inputs_digest(project)):
         return False
-    command = [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", str(project.site_dir)]
-    result = subprocess.run(command, cwd=project.root, capture_output=True, text=True)
-    if result.returncode != 0:
-        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-12:])
-        raise SiteError(f"mkdocs build failed:\n{tail}")
-    write_if_changed(stamp, digest.encode())
+    from filelock import FileLock
+
+    lock = project.artifacts_dir / ".locks" / "site.lock"
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(lock):
+            digest = site_inputs_digest(project)  # another build may have published these very inputs meanwhile
+            if not force and _published(project, digest):
+                return False
+            command = [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", str(project.site_dir)]
+            result = subprocess.run(command, cwd=project.root, capture_output=True, text=True)
+            if result.returncode != 0:
+                tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-12:])
+                raise SiteError(f"mkdocs build failed:\n{tail}")
+            write_if_changed(project.site_dir / SITE_STAMP, digest.encode())
+    except OSError as error:
+        raise SiteError(explain(error, "write", project.root)) from None
     return True
+
+
+def _published(project: Project, digest: str) -> bool:
+    stamp = project.site_dir / SITE_STAMP
+    try:
+        return stamp.read_text() == digest and (project.site_dir / "index.html").is_file()
+    except OSError:
+        return False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,31 +10,51 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from generator.cache import write_if_changed
+from generator.files import write_if_changed
 from generator.section import Section
 
-_MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]{}|$~#!])")
+# Characters that Markdown, its extensions (math, attribute lists, tables), HTML or Jinja could act on: everything
+# but letters, digits, spaces and the punctuation below. They are written as HTML character references, which
+# Markdown passes through as text and every later stage shows as the character itself.
+_SPECIAL = re.compile(r"[^A-Za-z0-9 ,;:?'/()%@.\-\u00a0-\U0010ffff]")
+_NAMED = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
+# At the start of a line these would make a list item ("- x", "1. x"), and spaces an indented code block or,
+# at its end, a line break; templates print user text inside a line, but text that starts or ends one stays text.
+_LIST_START = re.compile(r"^(\d+)\.|^-")
+_EDGE_SPACES = re.compile(r"^ +| +$")
 
 
 def text(value: Any) -> Markup:
-    """User data (a prompt, a caption) as inert text: no Markdown, no HTML, no math."""
+    """User data (a prompt, a caption, a title) as inert text, in Markdown and in raw HTML alike: shown verbatim,
+    never read as Markdown, HTML, math or a template."""
     if isinstance(value, Markup):
         return value
-    escaped = _MARKDOWN_SPECIALS.sub(r"\\\1", str(value))
-    return Markup(html.escape(escaped, quote=True).replace("\n", " "))
-
-
-def html_text(value: Any) -> Markup:
-    """User data inside raw HTML (a figcaption): HTML-escaped only, since Markdown does not run there."""
-    if isinstance(value, Markup):
-        return value
-    return Markup(html.escape(str(value), quote=True).replace("\n", " "))
+    line = " ".join(str(value).splitlines())
+    encoded = _SPECIAL.sub(lambda m: _NAMED.get(m.group(), f"&#{ord(m.group())};"), line)
+    encoded = _EDGE_SPACES.sub(lambda m: "&#32;" * len(m.group()), encoded)
+    return Markup(_LIST_START.sub(lambda m: f"{m.group(1)}&#46;" if m.group(1) is not None else "&#45;", encoded))
 
 
 def _finalize(value: Any) -> Any:
     if value is None:
         return ""
-    return value if isinstance(value, Markup) else text(value)
+    if isinstance(value, Markup):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return Markup(value)  # a number is inert, and stays readable inside math
+    return text(value)
+
+
+def _join(values: Any, separator: str = "") -> Markup:
+    """Jinja's join, with every item that is not template output made inert text."""
+    return Markup(_finalize(separator)).join(_finalize(item) for item in values)
+
+
+def _fmt(value: Any, spec: str = ".3g") -> Any:
+    """A number formatted by `spec` (inert, so printed as it is); anything else unchanged."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return Markup(format(value, spec))
+    return value
 
 
 @dataclass
@@ -57,6 +76,9 @@ class Result:
     manifest: dict[str, Any] | None
     figures: list[Figure] = field(default_factory=list)
     hint: str = ""
+    # Why the result shown is stale (empty when it is fresh), and the record of the last failed build, if any.
+    stale: list[str] = field(default_factory=list)
+    failure: dict[str, Any] | None = None
 
     @property
     def missing(self) -> bool:
@@ -131,8 +153,10 @@ class Renderer:
             lstrip_blocks=True,
         )
         self.env.filters["text"] = text
-        self.env.filters["html_text"] = html_text
-        self.env.filters["fmt"] = lambda value, spec=".3g": format(value, spec) if isinstance(value, (int, float)) else value
+        self.env.filters["fmt"] = _fmt
+        # Jinja's own escaping only escapes HTML, so filters that escape must make text inert the same way.
+        self.env.filters["e"] = self.env.filters["escape"] = text
+        self.env.filters["join"] = _join
 
     def render(self, template: str, path: Path, **context: Any) -> bool:
         """Render `template` to `path`; True when the file's bytes changed."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
+from mkdocs.structure.pages import Page
 
 # The parts of MathJax's es5 build the pages can ask for: the TeX→CHTML bundle, its fonts, and the
 # components it loads on demand (TeX extensions, the menu, assistive MathML).
@@ -40,6 +41,14 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
             nav.append({part: [{f"{p.stem} {_title(p) or ''}".strip(): f"{folder}/{p.name}"} for p in pages]})
     config.nav = nav
     return config
+
+
+def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+    """A section page's <title> is its nav title as it is: Material prints `page.title` there through `striptags`,
+    which turns the escaped characters of a title back into markup, but prints `page.meta.title` unchanged."""
+    if page.file.src_uri.startswith(("part-a/", "part-b/")) and page.title:
+        page.meta.setdefault("title", page.title)
+    return markdown
 
 
 def on_files(files: Files, config: MkDocsConfig) -> Files:

@@ -13,6 +13,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# One torch thread: with two, a tiny UNet call spins for ~20x longer when another process holds a core.
+GEN_ENV = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb", "OMP_NUM_THREADS": "1"}
+
 PYPROJECT = """\
 [tool.gen]
 backends = ["deepfloyd", "mnist"]
@@ -75,18 +78,59 @@ def section_source(section_id: str, *, params: str = "{'scale': 1.0}", upstream:
     )
 
 
+def part_a_source(section_id: str, extra: str = "", prompts: str = "{'tiny': ['a photo']}") -> str:
+    """A Part A section on the tiny backend that never calls the model: it writes one figure per prompt."""
+    return textwrap.dedent(
+        f"""\
+        from generator.section import Section
+
+        SECTION = Section(id={section_id!r}, part="A", title="Section {section_id}", template="page.md.j2",
+                          backends=["tiny"], uses_model=False, prompts={prompts}{extra})
+
+
+        def compute(ctx):
+            import numpy as np
+
+            for i, prompt in enumerate(ctx.prompts):
+                ctx.figure(f"p{{i}}", np.zeros((8, 8)), str(prompt), value_range=(0.0, 1.0))
+        """
+    )
+
+
+def blocking_body(folder: Path, name: str) -> str:
+    """A compute body that marks `name`.started in `folder`, then waits until `name`.release exists there."""
+    started, release = folder / f"{name}.started", folder / f"{name}.release"
+    return (f"import os, time; open({str(started)!r}, 'w').close(); deadline = time.time() + 120\n"
+            f"            while not os.path.exists({str(release)!r}) and time.time() < deadline: time.sleep(0.05)")
+
+
+def wait_for(predicate, seconds: float = 60) -> bool:
+    import time
+
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
 @dataclass
 class GenProject:
     root: Path
 
-    def gen(self, *args: str, check: bool | int = True, timeout: float = 120) -> subprocess.CompletedProcess:
-        # One torch thread: with two, a tiny UNet call spins for ~20x longer when another process holds a core.
-        env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb", "OMP_NUM_THREADS": "1"}
-        result = subprocess.run([sys.executable, "-m", "generator.cli", *args], cwd=self.root, capture_output=True, text=True, env=env, timeout=timeout)
+    def gen(self, *args: str, check: bool | int = True, timeout: float = 120, wrapper: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+        """Run `gen ARGS` in the project (under `wrapper`, a command prefix, if given) and check its exit code."""
+        result = subprocess.run([*wrapper, sys.executable, "-m", "generator.cli", *args], cwd=self.root, capture_output=True, text=True, env=GEN_ENV, timeout=timeout)
         expected = 0 if check is True else check
         if check is not False and result.returncode != expected:
             raise AssertionError(f"gen {' '.join(args)} exited {result.returncode}, expected {expected}\n{result.stdout}\n{result.stderr}")
         return result
+
+    def start(self, *args: str, output: Path) -> subprocess.Popen:
+        """Start `gen ARGS` in the background, its stdout and stderr going to `output`."""
+        handle = open(output, "w")
+        return subprocess.Popen([sys.executable, "-m", "generator.cli", *args], cwd=self.root, stdout=handle, stderr=subprocess.STDOUT, env=GEN_ENV)
 
     def write(self, rel: str, text: str) -> Path:
         path = self.root / rel

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import section_source
+from conftest import part_a_source, section_source
 
 from generator.section import Section, SpecError
 
@@ -25,6 +25,39 @@ def test_invalid_spec_names_file_and_field_and_exits_2(project, rel, source, exp
     result = project.gen("status", check=2)
     assert expected in " ".join(result.stderr.split())
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (section_source("2.4", params="{'f': lambda x: x}"), "sections/b4.py: params.f: <function <lambda> at"),
+        (section_source("2.4", params="{'o': object()}"), "sections/b4.py: params.o: <object object at"),
+        (section_source("2.4", params="{1: 'a', 'b': 2}"), "sections/b4.py: params: key 1 is not a string; JSON keys are strings"),
+        (section_source("2.4", params="{'nan': float('nan')}"), "sections/b4.py: params.nan: nan is not a finite number"),
+        (section_source("2.4", extra=", profiles={'smoke': {'scale': {3}}}"), "sections/b4.py: profiles.smoke.scale: {3} (set) is not JSON data"),
+        (section_source("9.9").replace("id='9.9'", "id='9.9\\n'"), "sections/b4.py: id: '9.9\\n' is not a section id"),
+        (section_source("2.4", extra=", seeds=[2**70]"), "sections/b4.py: seeds[0]: 1180591620717411303424 is outside 0 ≤ seed < 2**32"),
+        (section_source("2.4", extra=", seeds=[-1]"), "sections/b4.py: seeds[0]: -1 is outside 0 ≤ seed < 2**32"),
+        (part_a_source("1.4", prompts="{'tiny': 'seven'}"), "sections/b4.py: prompts.tiny: must be a list of prompts, not str 'seven'; write ['seven']"),
+        (part_a_source("1.4", prompts="{'tiny': [7]}"), "sections/b4.py: prompts.tiny[0]: 7 is not a prompt (a string), a list of prompts or a dict"),
+        (part_a_source("1.4", extra=", inputs={'photo': 'inputs/nope.png'}"), "sections/b4.py: inputs.photo: 'inputs/nope.png' does not exist"),
+        (part_a_source("1.4", extra=", inputs={'photo': {'tiny': 'builtin:nope'}}"), "sections/b4.py: inputs.photo: unknown builtin input 'builtin:nope'"),
+        (section_source("2.4", upstream="'2.1'"), "sections/b4.py: upstream: must be a list of section ids, not '2.1'; write ['2.1']"),
+        (part_a_source("1.4").replace('backends=["tiny"]', 'backends=["tiny", "dalle"]'), "sections/b4.py: backends: backend 'dalle' does not exist"),
+        (section_source("2.4") + "\nimport sys\nsys.exit()\n", "sections/b4.py: module: it calls sys.exit() while being imported"),
+        (section_source("2.4") + "\nraise KeyboardInterrupt\n", "sections/b4.py: module: importing it raised KeyboardInterrupt"),
+    ],
+)
+def test_bad_spec_values_are_caught_before_anything_runs(project, source, expected):
+    project.write("sections/b4.py", source)
+    for command in ("status", "build"):
+        result = project.gen(command, check=2)
+        assert expected in " ".join(result.stderr.split()), result.stderr
+        assert "Traceback" not in result.stderr + result.stdout and not (project.root / "cache").exists()
+
+
+def test_clean_rejects_an_unknown_profile(project):
+    assert "unknown profile 'huge'; choose from smoke, quick, full" in project.gen("clean", "--profile", "huge", check=2).stderr
 
 
 def test_prompts_for_an_unknown_backend_are_rejected(project):

@@ -94,6 +94,35 @@ def test_failing_section_keeps_its_last_result_and_the_build_goes_on(project):
     assert states(project)["2.3"]["state"] == "stale"
 
 
+def test_a_failed_build_says_so_on_the_page_when_and_where_the_log_is_and_keeps_the_last_good_result(project):
+    project.gen("build", "--no-site")
+    project.write("sections/b3.py", section_source("2.3", params="{'scale': 5.0}", body="raise RuntimeError('the GPU caught fire')"))
+    result = project.gen("build", "--no-site", check=1)
+    log = next(project.root.glob("logs/gen-build-*.log")).relative_to(project.root).as_posix()
+    page = (project.root / "docs/part-b/2.3.md").read_text()
+    assert "The last quick build of this result failed (" in page and "RuntimeError: the GPU caught fire" in page
+    assert f"The traceback is in <code>{log}</code>" in page and "Shown below is the last good result." in page
+    assert "figures/2.3/none/quick/square.png" in page and "gen-stale" in page
+    assert "failed 1" in result.stdout
+    project.write("sections/b3.py", section_source("2.3", params="{'scale': 5.0}"))
+    project.gen("build", "--no-site")
+    page = (project.root / "docs/part-b/2.3.md").read_text()
+    assert "failed" not in page and "gen-stale" not in page
+
+
+def test_clean_removes_results_checkpoints_and_the_folders_it_empties(project):
+    project.gen("build", "--no-site")
+    project.write("artifacts/.work/2.1/none/quick-0123456789ab/epoch-001.safetensors", "checkpoint")
+    project.write("artifacts/.work/2.3/none/quick-0123456789ab/epoch-001.safetensors", "checkpoint")
+    project.gen("clean", "--section", "2.1")
+    assert not (project.root / "cache/2.1").exists() and not (project.root / "artifacts/.work/2.1").exists()
+    assert (project.root / "cache/2.3/none/quick/manifest.json").is_file()
+    out = project.gen("clean", "--keep-checkpoints").stdout
+    assert "training checkpoints kept" in out
+    assert (project.root / "artifacts/.work/2.3/none/quick-0123456789ab/epoch-001.safetensors").is_file()
+    assert not list((project.root / "cache").iterdir())
+
+
 def test_sigkill_mid_section_leaves_the_cache_valid_and_only_that_section_recomputes(project, tmp_path):
     project.gen("build", "--no-site")
     marker = tmp_path / "started"

@@ -48,3 +48,11 @@ def test_site_renders_math_and_images_with_no_network(smoke_site, tmp_path):
         assert not facts["rawMath"], name
         assert facts["images"], name
         assert all(image["ok"] for image in facts["images"]), (name, [i for i in facts["images"] if not i["ok"]])
+
+
+def test_manifests_hold_no_machine_specific_paths(smoke_site):
+    # A committed manifest must not churn from machine to machine (the mnist backend names its UNet file).
+    manifests = list((smoke_site.root / "cache").rglob("manifest.json"))
+    assert manifests
+    for manifest in manifests:
+        assert str(smoke_site.root) not in manifest.read_text(), manifest

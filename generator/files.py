@@ -1,0 +1,157 @@
+"""Files as the engine writes and checks them: atomic writes, SHA-256 by stat, and file-system errors in one sentence."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write through a temporary file and rename, so a reader never sees half a file; a failed write leaves nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException as error:
+        with contextlib.suppress(OSError):  # on a read-only file system even this fails
+            tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename is not None and os.fspath(error.filename) == os.fspath(tmp):
+            error.filename = str(path)  # the temporary name means nothing to the user
+        raise
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Write only when the bytes differ, so an unchanged file keeps its mtime."""
+    try:
+        if path.read_bytes() == data:
+            return False
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    write_atomic(path, data)
+    return True
+
+
+def sha256_path(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class StatCache:
+    """SHA-256 of files keyed by (path, size, mtime_ns, inode), as git's index does, so a no-op build hashes only what changed.
+
+    A file modified within the clock's granularity of being hashed could keep its stat, so (like git's racily-clean
+    entries) files younger than RACY_NS are hashed but not remembered.
+    """
+
+    RACY_NS = 2_000_000_000
+
+    def __init__(self, path: Path | None = None):
+        self.path = path
+        self.entries: dict[str, list] = {}
+        self.dirty = False
+        if path is not None:
+            try:
+                self.entries = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                self.entries = {}
+
+    def sha256(self, path: Path, stat: os.stat_result) -> str:
+        """The file's SHA-256; `stat` is its os.stat() result, which the caller has anyway."""
+        key = str(path)
+        identity = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+        entry = self.entries.get(key)
+        if entry is not None and entry[:3] == identity:
+            return entry[3]
+        digest = sha256_path(path)
+        if time.time_ns() - stat.st_mtime_ns > self.RACY_NS:
+            self.entries[key], self.dirty = [*identity, digest], True
+        return digest
+
+    def save(self) -> None:
+        """Keep the cache for the next run; a cache that cannot be written only costs hashing next time."""
+        if self.path is None or not self.dirty:
+            return
+        try:
+            write_atomic(self.path, json.dumps(self.entries, sort_keys=True).encode())
+        except OSError:
+            return
+        self.dirty = False
+
+
+def check_files(folder: Path, entries: list[dict], name_key: str, hashes: StatCache) -> list[str]:
+    """Why the files a manifest lists are not as recorded: `missing: a.png`, `damaged: b.png` (size or SHA-256 differ)."""
+    problems = []
+    for entry in entries:
+        name = entry[name_key]
+        path = folder / name
+        try:
+            stat = path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            problems.append(f"missing: {name}")
+            continue
+        if "sha256" not in entry or "bytes" not in entry:
+            problems.append(f"unverified: {name} (its manifest records no hash; made by an older gen)")
+        elif stat.st_size != entry["bytes"]:
+            problems.append(f"damaged: {name}")
+        else:
+            try:
+                if hashes.sha256(path, stat) != entry["sha256"]:
+                    problems.append(f"damaged: {name}")
+            except OSError:
+                problems.append(f"unreadable: {name}")
+    return problems
+
+
+class NotAFolderError(NotADirectoryError):
+    """A plain file sits where gen keeps a folder (a result, its staging or its old copy)."""
+
+
+class FileSystemError(RuntimeError):
+    """A file-system operation outside a section's compute failed; the message is one sentence for the user."""
+
+
+def explain(error: OSError, doing: str, root: Path, path: Path | None = None) -> str:
+    """One sentence naming the path and what to do: `cannot create cache/2.1/none/smoke.new: the file system is read-only; …`.
+
+    `path`, when given, is the file or folder to name (a write that fails for a full disk carries no file name, and a
+    folder that cannot be removed is clearer than the first file in it that could not).
+    """
+    path = path or (Path(error.filename) if error.filename else None)
+    shown = _shown(path, root) if path is not None else "a file"
+    if error.errno in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR) or isinstance(error, NotAFolderError):
+        return f"{shown} is a file where gen keeps a folder; remove it and build again"
+    if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        top = _shown(_top(path, root), root) if path is not None else "the project folder"
+        why = "the file system is read-only" if error.errno == errno.EROFS else "permission denied"
+        return f"cannot {doing} {shown}: {why}; make {top}/ writable and build again"
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return f"cannot {doing} {shown}: the disk is full; free some space and build again"
+    return f"cannot {doing} {shown}: {error.strerror or error}"
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _top(path: Path, root: Path) -> Path:
+    """The project folder the path lies in (cache/, artifacts/, docs/), which is what a user makes writable."""
+    try:
+        rel = path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return path.parent
+    return root / rel.parts[0] if len(rel.parts) > 1 else root

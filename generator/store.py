@@ -1,0 +1,324 @@
+"""The result store: one writer per result, results replaced atomically, leftovers of dead builds cleared under the lock.
+
+A result (section, backend, profile) has a folder in cache/ (its manifest and figures: small, committable) and may have
+one in artifacts/ (checkpoints: large, git-ignored), a training work folder in artifacts/.work/ and a record of its last
+failure in artifacts/.failures/. One lock per result, in artifacts/.locks/, covers all four: every write happens under
+it, so two builds of the same result never interleave, and builds of different results run side by side.
+
+Writes are stage → swap: a result is computed into `<profile>.new/`, its manifest written last, then the current
+folder is renamed to `<profile>.old/`, the new one into place, and the old one removed. A killed writer leaves at
+most a staging folder (discarded by `recover`) or a swap half done (finished by `recover`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from generator.files import FileSystemError, NotAFolderError, explain, write_atomic
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class ResultKey:
+    """A cached result is keyed by (section id, backend, profile)."""
+
+    section: str
+    backend: str | None
+    profile: str
+
+    @property
+    def parts(self) -> tuple[str, str, str]:
+        return (self.section, self.backend or "none", self.profile)
+
+    def __str__(self) -> str:
+        return "/".join(self.parts)
+
+    @classmethod
+    def parse(cls, text: str) -> ResultKey:
+        """The inverse of str(key): `2.3/none/quick`."""
+        section, backend, profile = text.split("/")
+        return cls(section, None if backend == "none" else backend, profile)
+
+
+def json_bytes(value: Any) -> bytes:
+    return (json.dumps(value, indent=2, ensure_ascii=False, default=_jsonable) + "\n").encode()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (tuple, set, frozenset)):
+        return list(value)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+class _Folders:
+    """The stage → swap → drop protocol for the result folders under one root (cache/ or artifacts/)."""
+
+    def __init__(self, root: Path, project_root: Path):
+        self.root = root
+        self.project_root = project_root
+
+    def final(self, key: ResultKey) -> Path:
+        return self.root.joinpath(*key.parts)
+
+    def staging(self, key: ResultKey) -> Path:
+        return self.final(key).with_name(key.profile + ".new")
+
+    def old(self, key: ResultKey) -> Path:
+        return self.final(key).with_name(key.profile + ".old")
+
+    def _fail(self, error: OSError, doing: str, path: Path | None = None) -> FileSystemError:
+        return FileSystemError(explain(error, doing, self.project_root, path))
+
+    def recover(self, key: ResultKey) -> None:
+        """Finish or undo a swap that a killed writer left half done, and clear what it staged."""
+        final, new, old = self.final(key), self.staging(key), self.old(key)
+        for path in (final, new, old):
+            if path.exists() and not path.is_dir():
+                raise self._fail(NotAFolderError(0, "not a folder", str(path)), "use")
+        try:
+            if not final.exists():
+                if (new / MANIFEST).is_file():
+                    os.replace(new, final)
+                elif old.exists():
+                    os.replace(old, final)
+        except OSError as error:
+            raise self._fail(error, "finish the interrupted build of", final) from None
+        for leftover in (new, old):
+            try:
+                if leftover.exists():
+                    shutil.rmtree(leftover)
+            except OSError as error:
+                raise self._fail(error, "remove the leftover of an interrupted build", leftover) from None
+        try:
+            for stray in final.glob(".*.tmp") if final.is_dir() else []:  # a temporary file of a write that was killed
+                stray.unlink()
+        except OSError as error:
+            raise self._fail(error, "remove the leftover of an interrupted build", final) from None
+
+    def begin(self, key: ResultKey) -> Path:
+        staging = self.staging(key)
+        try:
+            staging.mkdir(parents=True)
+        except OSError as error:
+            raise self._fail(error, "create") from None
+        return staging
+
+    def swap(self, key: ResultKey) -> None:
+        staging, final, old = self.staging(key), self.final(key), self.old(key)
+        try:
+            if final.exists():
+                os.replace(final, old)
+            os.replace(staging, final)
+            if old.exists():
+                shutil.rmtree(old)
+        except OSError as error:
+            raise self._fail(error, "replace") from None
+
+    def abort(self, key: ResultKey) -> None:
+        shutil.rmtree(self.staging(key), ignore_errors=True)
+
+    def drop(self, key: ResultKey) -> bool:
+        existed = False
+        for path in (self.final(key), self.staging(key), self.old(key)):
+            if path.is_dir():
+                shutil.rmtree(path)
+                existed = True
+            elif path.exists():
+                path.unlink()
+                existed = True
+        return existed
+
+
+class ResultStore:
+    """Every result's folders, its lock and its failure record; writes only under `lock(key)`."""
+
+    def __init__(self, cache_dir: Path, artifacts_dir: Path, project_root: Path):
+        self.project_root = project_root
+        self.cache = _Folders(cache_dir, project_root)
+        self.artifacts = _Folders(artifacts_dir, project_root)
+        self.locks_dir = artifacts_dir / ".locks"
+        self.failures_dir = artifacts_dir / ".failures"
+        self.work_root = artifacts_dir / ".work"
+
+    # ------------------------------------------------------------ reading (no lock, never writes)
+
+    def folder(self, key: ResultKey) -> Path:
+        """Where the result's manifest and figures are."""
+        return self.cache.final(key)
+
+    def artifact_folder(self, key: ResultKey) -> Path:
+        return self.artifacts.final(key)
+
+    def has_manifest(self, key: ResultKey) -> bool:
+        return (self.cache.final(key) / MANIFEST).is_file()
+
+    def manifest(self, key: ResultKey) -> dict | None:
+        try:
+            return json.loads((self.cache.final(key) / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def failure(self, key: ResultKey) -> dict | None:
+        """The record of the result's last failed build, if its last build failed."""
+        try:
+            return json.loads(self._failure_path(key).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def work_folder(self, key: ResultKey, fingerprint: str) -> Path:
+        """A writer's scratch folder (training checkpoints), keyed by fingerprint so that a killed build resumes."""
+        return self.work_root.joinpath(*key.parts[:2]) / f"{key.profile}-{fingerprint[:12]}"
+
+    def leftover_keys(self) -> list[ResultKey]:
+        """Results with a staging or old folder beside them: what dead builds left (or live ones are writing)."""
+        found: dict[ResultKey, None] = {}
+        for folders in (self.cache, self.artifacts):
+            for suffix in ("new", "old"):
+                for path in folders.root.glob(f"*/*/*.{suffix}"):
+                    if not path.parent.parent.name.startswith("."):  # .work/, .locks/: not result folders
+                        found[ResultKey(path.parent.parent.name, None if path.parent.name == "none" else path.parent.name, path.name[: -len(suffix) - 1])] = None
+        return list(found)
+
+    # ------------------------------------------------------------ the lock
+
+    @contextmanager
+    def lock(self, key: ResultKey, on_wait: Callable[[], None] | None = None, wait: bool = True) -> Iterator[None]:
+        """Hold the result's lock; `on_wait` is called once, before waiting, if another process holds it.
+
+        With wait=False, a lock that another process holds raises LockBusy instead.
+        """
+        from filelock import FileLock, Timeout
+
+        path = self.locks_dir.joinpath(*key.parts[:2]) / f"{key.profile}.lock"
+        lock = FileLock(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                if not wait:
+                    raise LockBusy(str(key)) from None
+                if on_wait is not None:
+                    on_wait()
+                lock.acquire()
+        except OSError as error:  # Timeout is an OSError too, but it cannot escape the block above
+            raise FileSystemError(explain(error, "create the lock", self.project_root)) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    # ------------------------------------------------------------ writing (only under the lock)
+
+    def recover(self, key: ResultKey) -> None:
+        """Clear what a dead build of this result left: finish its swap, drop its staging folders."""
+        self.cache.recover(key)
+        self.artifacts.recover(key)
+
+    def stage(self, key: ResultKey) -> tuple[Path, Path]:
+        """Fresh, empty staging folders for the result's figures and its artifacts."""
+        self.recover(key)
+        for folders in (self.cache, self.artifacts):
+            final = folders.final(key)
+            if final.exists() and not final.is_dir():
+                raise FileSystemError(explain(NotAFolderError(0, "not a folder", str(final)), "use", self.project_root))
+        return self.cache.begin(key), self.artifacts.staging(key)
+
+    def commit(self, key: ResultKey, manifest: dict, artifacts: list[dict]) -> None:
+        """Swap the artifacts (if any) and then the figures into place; the manifest is written last of all."""
+        if artifacts:
+            path = self.artifacts.staging(key) / MANIFEST
+            try:
+                write_atomic(path, json_bytes({"fingerprint": manifest["fingerprint"], "artifacts": artifacts}))
+            except OSError as error:
+                raise FileSystemError(explain(error, "write", self.project_root, path)) from None
+            self.artifacts.swap(key)
+        path = self.cache.staging(key) / MANIFEST
+        try:
+            write_atomic(path, json_bytes(manifest))
+        except OSError as error:
+            raise FileSystemError(explain(error, "write", self.project_root, path)) from None
+        self.cache.swap(key)
+        self.clear_failure(key)
+
+    def abort(self, key: ResultKey) -> None:
+        """Drop what was staged; the last good result stays as it was."""
+        self.cache.abort(key)
+        self.artifacts.abort(key)
+
+    def record_failure(self, key: ResultKey, error: str, log: Path | None) -> None:
+        """Note that the result's last build failed (when, why, where the log is), beside the last good result."""
+        record = {"failed_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "error": error}
+        if log is not None:
+            record["log"] = _relative(log, self.project_root)
+        try:
+            write_atomic(self._failure_path(key), json_bytes(record))
+        except OSError:
+            return  # the failure is reported on the console anyway
+
+    def clear_failure(self, key: ResultKey) -> None:
+        try:
+            self._failure_path(key).unlink(missing_ok=True)
+        except OSError:
+            return
+
+    def holds(self, key: ResultKey, checkpoints: bool = True) -> bool:
+        """Whether anything of the result is on disk: its folders, failure record or (with checkpoints) work folders."""
+        paths = [f(key) for folders in (self.cache, self.artifacts) for f in (folders.final, folders.staging, folders.old)]
+        paths.append(self._failure_path(key))
+        return any(p.exists() for p in paths) or (checkpoints and any(self._work_folders(key)))
+
+    def drop(self, key: ResultKey, checkpoints: bool = True) -> bool:
+        """Remove the result, its artifacts and failure record (and its training checkpoints unless checkpoints=False)."""
+        try:
+            existed = self.cache.drop(key) | self.artifacts.drop(key)
+            self._failure_path(key).unlink(missing_ok=True)
+            for work in self._work_folders(key) if checkpoints else []:
+                shutil.rmtree(work)
+                existed = True
+        except OSError as error:
+            raise FileSystemError(explain(error, "remove", self.project_root)) from None
+        return existed
+
+    def tidy(self, key: ResultKey) -> None:
+        """Remove the result's section and backend folders where they are left empty."""
+        for root in (self.cache.root, self.artifacts.root, self.work_root, self.failures_dir):
+            _remove_empty(root.joinpath(*key.parts[:2]), root)
+
+    def _work_folders(self, key: ResultKey) -> list[Path]:
+        return list(self.work_root.joinpath(*key.parts[:2]).glob(f"{key.profile}-*"))
+
+    def _failure_path(self, key: ResultKey) -> Path:
+        return self.failures_dir.joinpath(*key.parts[:2]) / f"{key.profile}.json"
+
+
+class LockBusy(RuntimeError):
+    """Another process holds a result's lock (only raised when asked not to wait)."""
+
+
+def _remove_empty(folder: Path, stop: Path) -> None:
+    """Remove `folder` and its parents up to (not including) `stop` while they are empty."""
+    while folder != stop and stop in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
