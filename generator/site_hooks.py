@@ -44,7 +44,7 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
 
 # Pages around the sections, each in the nav only when it exists: a part's overview first in that part, and the
 # closing pages after Part B.
-PART_OVERVIEWS = {"Part A": "part-a-overview.md", "Part B": "part-b-overview.md"}
+PART_OVERVIEWS = {"Part A": "overview-part-a.md", "Part B": "overview-part-b.md"}
 CLOSING_PAGES = (("What I learned", "closing.md"), ("Credits", "credits.md"))
 
 

@@ -135,7 +135,7 @@ def copy_project(destination: Path) -> GenProject:
     for name in PROJECT_FILES:
         source = REPO / name
         if source.is_dir():
-            ignore = shutil.ignore_patterns("__pycache__", "part-a", "part-b", "index.md", "part-a-overview.md", "closing.md")
+            ignore = shutil.ignore_patterns("__pycache__", "part-a", "part-b", "index.md", "overview-part-a.md", "closing.md")
             shutil.copytree(source, destination / name, ignore=ignore)
         elif source.is_file():
             shutil.copy2(source, destination / name)

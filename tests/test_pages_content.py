@@ -185,7 +185,7 @@ def test_classifier_scores_are_printed_when_a_section_records_them(report) -> No
 
 
 def test_part_a_overview_lists_every_part_a_section_with_both_models_prompts(report) -> None:
-    page = render(report, "pages/part-a-overview.md.j2", pages=all_pages(report), profile="smoke")
+    page = render(report, "pages/overview-part-a.md.j2", pages=all_pages(report), profile="smoke")
     for section_id in PART_A:
         assert f"[{section_id} " in page, section_id
     assert "“a rocket ship”" in page and "one → “7”" in page and "“6” / “9” rotated by 180°" in page
@@ -200,4 +200,4 @@ def test_closing_page_quotes_the_measured_numbers(report) -> None:
         assert f"at \\(\\gamma = {gamma:g}\\)" in page and f"{share * 100:.0f}%" in page
     time_conditioned = next(r for r in results_for(report, "2.2"))
     assert f"labelled {time_conditioned.metrics['histogram_samples']} unconditional samples" in page
-    assert "[credits](credits.md)" in page and "[Part A overview](part-a-overview.md)" in page
+    assert "[credits](credits.md)" in page and "[Part A overview](overview-part-a.md)" in page
