@@ -41,6 +41,11 @@ def test_conditioning_blocks_are_found_only_where_the_model_has_them() -> None:
     assert fc["class"] == {"t_embed1": (2 * D,), "t_embed2": (D,), "c_embed1": (2 * D,), "c_embed2": (D,)}
 
 
+def test_tracing_follows_the_model_dtype() -> None:
+    blocks = trace_blocks(ClassConditionalUNet(1, 10, D).to(torch.float64))
+    assert blocks["head"].output == (1, 28, 28)
+
+
 def test_tracing_leaves_the_model_as_it_was() -> None:
     model = TimeConditionalUNet(1, D).train()
     before = {k: v.clone() for k, v in model.state_dict().items()}

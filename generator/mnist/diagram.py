@@ -37,13 +37,15 @@ class Block:
 
 
 def example_inputs(model: nn.Module) -> tuple[torch.Tensor, ...]:
-    """One input per argument of `model.forward`: x (a 28 px image), t (t/T = 0.5), c (the one-hot of digit 0)."""
+    """One input per argument of `model.forward`, on the model's device and dtype: x (a 28 px image), t (t/T = 0.5),
+    c (the one-hot of digit 0)."""
+    weight = next(model.parameters())
     channels = model.conv_in[0][0].in_channels
     values = {"x": torch.zeros(1, channels, 28, 28), "t": torch.full((1,), 0.5)}
     if hasattr(model, "num_classes"):
         values["c"] = torch.nn.functional.one_hot(torch.zeros(1, dtype=torch.long), model.num_classes).float()
     names = list(inspect.signature(model.forward).parameters)
-    return tuple(values[name] for name in names)
+    return tuple(values[name].to(device=weight.device, dtype=weight.dtype) for name in names)
 
 
 def trace_blocks(model: nn.Module) -> dict[str, Block]:
