@@ -39,7 +39,7 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
         pages = sorted((docs / folder).glob("*.md"), key=_section_key)
         if pages:
             nav.append({part: [{f"{p.stem} {_title(p) or ''}".strip(): f"{folder}/{p.name}"} for p in pages]})
-    config.nav = nav
+    config.nav = _with_report_pages(docs, nav)
     return config
 
 
@@ -49,6 +49,21 @@ def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Fil
     if page.file.src_uri.startswith(("part-a/", "part-b/")) and page.title:
         page.meta.setdefault("title", page.title)
     return markdown
+
+
+# Pages around the sections, each in the nav only when it exists: a part's overview first in that part, and the
+# closing pages after Part B.
+PART_OVERVIEWS = {"Part A": "overview-part-a.md", "Part B": "overview-part-b.md"}
+CLOSING_PAGES = (("What I learned", "closing.md"), ("Credits", "credits.md"))
+
+
+def _with_report_pages(docs: Path, nav: list) -> list:
+    for entry in nav:
+        for part, items in entry.items():
+            overview = PART_OVERVIEWS.get(part)
+            if overview and isinstance(items, list) and (docs / overview).is_file():
+                items.insert(0, {"Overview": overview})
+    return nav + [{title: name} for title, name in CLOSING_PAGES if (docs / name).is_file()]
 
 
 def on_files(files: Files, config: MkDocsConfig) -> Files:

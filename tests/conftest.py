@@ -157,13 +157,14 @@ def project(tmp_path: Path) -> GenProject:
     p.write("lib/__init__.py", "")
     p.write("lib/maths.py", "def double(x):\n    return 2 * x\n")
     p.write("lib/unrelated.py", "def triple(x):\n    return 3 * x\n")
-    for name in ("_macros.md.j2", "_base.md.j2", "index.md.j2"):
+    for name in ("_macros.md.j2", "_base.md.j2", "_report.md.j2", "index.md.j2"):
         p.write(f"templates/{name}", (REPO / "templates" / name).read_text())
     p.write("templates/page.md.j2", TEMPLATE)
     p.write("sections/b1.py", section_source("2.1"))
     p.write("sections/b2.py", section_source("2.2", upstream='("2.1",)'))
     p.write("sections/b3.py", section_source("2.3", params="{'scale': 3.0}"))
     p.write("docs/architecture.md", "# Architecture\n")
+    p.write("docs/credits.md", "# Credits\n")
     (tmp_path / "node_modules").symlink_to(REPO / "node_modules")
     return p
 
@@ -178,7 +179,7 @@ def copy_project(destination: Path) -> GenProject:
     for name in PROJECT_FILES:
         source = REPO / name
         if source.is_dir():
-            ignore = shutil.ignore_patterns("__pycache__", "part-a", "part-b", "index.md")
+            ignore = shutil.ignore_patterns("__pycache__", "part-a", "part-b", "index.md", "overview-part-a.md", "closing.md")
             shutil.copytree(source, destination / name, ignore=ignore)
         elif source.is_file():
             shutil.copy2(source, destination / name)

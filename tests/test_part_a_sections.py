@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 
@@ -60,12 +59,17 @@ def test_seed_search_shows_the_chosen_seed_and_folds_the_others(smoke_site, sect
     chosen = [f for f in figures if f.get("chosen")]
     others = [f for f in figures if f.get("chosen") is False]
     assert chosen and others
-    folded = page.split('??? note "Other seeds"')
-    assert len(folded) > 1
+    lines = page.splitlines()
+    assert "/// details | Other seeds" in lines
     for figure in others:
-        # an image of a seed not chosen appears only inside an "Other seeds" block (indented under it)
-        line = next(line for line in page.splitlines() if f"/{section_id}/tiny/smoke/{figure['file']}" in line)
-        assert re.match(r"^ {8,}", line), line
+        # an image of a seed not chosen appears only inside an "Other seeds" block: the last fence above it opens one
+        index = next(i for i, line in enumerate(lines) if f"/{section_id}/tiny/smoke/{figure['file']}" in line)
+        fence = next(line for line in reversed(lines[:index]) if line.startswith("///"))
+        assert fence == "/// details | Other seeds", (figure["name"], fence)
+    for figure in chosen:
+        index = next(i for i, line in enumerate(lines) if f"/{section_id}/tiny/smoke/{figure['file']}" in line)
+        fence = next(line for line in reversed(lines[:index]) if line.startswith("///"))
+        assert fence != "/// details | Other seeds", figure["name"]
 
 
 def test_anagram_and_hybrid_show_the_spec_seeds_for_if_architectures(smoke_site):
@@ -83,5 +87,5 @@ def test_the_anagram_page_names_each_view(smoke_site):
 
 def test_prompts_are_printed_as_inert_text(smoke_site):
     page = (smoke_site.root / "docs" / "part-a" / "1.7.3.md").read_text()
-    assert "Prompt **“a rocket ship”**" in page
+    assert "the prompt “a rocket ship”" in page
     assert "<script" not in page

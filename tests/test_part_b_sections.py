@@ -49,4 +49,4 @@ def test_mnist_backend_runs_every_part_a_section_that_uses_it(smoke_site):
         if section not in ("1.1", "1.2"):  # sections that call the model read 2.3's UNet and 2.0's classifier
             assert set(m["inputs"]["upstream"]) == {"2.3/none/smoke", "2.0/none/smoke"}, section
     page = (smoke_site.root / "docs/part-a/1.8.md").read_text()
-    assert '=== "MNIST UNet"' in page and '=== "Tiny IF (random weights)"' in page
+    assert "/// tab | MNIST UNet" in page and "/// tab | Tiny IF (random weights)" in page
