@@ -221,6 +221,14 @@ class Context:
         media.write(path, media.gif_bytes(list(frames), value_range, duration_ms, scale))
         self._record("gif", name, path, caption, {"frames": len(frames), **meta})
 
+    def svg(self, name: str, data: bytes, caption: str = "", **meta: Any) -> None:
+        """A drawing made as SVG bytes (e.g. a model diagram), shown as a figure."""
+        from generator import media
+
+        path = self._file(name, ".svg")
+        media.write(path, data)
+        self._record("diagram", name, path, caption, meta)
+
     def plot(self, name: str, series: Mapping[str, Sequence[float]], caption: str = "", *, xlabel: str = "step", ylabel: str = "loss", logy: bool = True,
              smooth: int = 0, bars: bool = False, **meta: Any) -> None:
         """A line plot (a loss curve) of one or more named series, or a bar chart of one."""

@@ -76,6 +76,11 @@ def render_pages(project: Project, modules: list[SectionModule], the_plan: Plan,
     try:
         if renderer.render("index.md.j2", index, pages=pages, profile=profile):
             changed.append(index)
+        # Pages around the sections (a part's overview, the closing page) see every section's results, as the home page does.
+        for template in sorted((project.templates_dir / "pages").glob("*.md.j2")):
+            path = project.docs_dir / template.name.removesuffix(".j2")
+            if renderer.render(f"pages/{template.name}", path, pages=pages, profile=profile):
+                changed.append(path)
         _drop_orphans(project, modules, changed)
     except OSError as error:
         unwritable = unwritable or explain(error, "write", project.root)

@@ -72,8 +72,8 @@ def main(site: Path, shots: Path | None) -> dict:
             page.wait_for_load_state("networkidle")
             page.wait_for_function("Array.from(document.images).every(i => i.complete)", timeout=15000)
             report["pages"][rel] = page.evaluate(PAGE_FACTS)
-            if page.locator("a.glightbox").count():  # the lightbox shows a figure again: it must not run anything either
-                page.locator("a.glightbox").first.click()
+            if page.locator("a.glightbox:visible").count():  # the lightbox shows a figure again: it must not run anything either
+                page.locator("a.glightbox:visible").first.click()
                 page.wait_for_timeout(500)
                 report["pages"][rel]["lightbox"] = page.evaluate(PAGE_FACTS)
                 page.keyboard.press("Escape")

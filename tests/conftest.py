@@ -14,7 +14,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 # One torch thread: with two, a tiny UNet call spins for ~20x longer when another process holds a core.
-GEN_ENV = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb", "OMP_NUM_THREADS": "1"}
+def gen_env() -> dict[str, str]:
+    """The environment `gen` runs in: this process's (as a test has set it) with plain, wide output."""
+    return {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb", "OMP_NUM_THREADS": "1"}
 
 PYPROJECT = """\
 [tool.gen]
@@ -121,7 +123,7 @@ class GenProject:
 
     def gen(self, *args: str, check: bool | int = True, timeout: float = 120, wrapper: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
         """Run `gen ARGS` in the project (under `wrapper`, a command prefix, if given) and check its exit code."""
-        result = subprocess.run([*wrapper, sys.executable, "-m", "generator.cli", *args], cwd=self.root, capture_output=True, text=True, env=GEN_ENV, timeout=timeout)
+        result = subprocess.run([*wrapper, sys.executable, "-m", "generator.cli", *args], cwd=self.root, capture_output=True, text=True, env=gen_env(), timeout=timeout)
         expected = 0 if check is True else check
         if check is not False and result.returncode != expected:
             raise AssertionError(f"gen {' '.join(args)} exited {result.returncode}, expected {expected}\n{result.stdout}\n{result.stderr}")
@@ -130,7 +132,7 @@ class GenProject:
     def start(self, *args: str, output: Path) -> subprocess.Popen:
         """Start `gen ARGS` in the background, its stdout and stderr going to `output`."""
         handle = open(output, "w")
-        return subprocess.Popen([sys.executable, "-m", "generator.cli", *args], cwd=self.root, stdout=handle, stderr=subprocess.STDOUT, env=GEN_ENV)
+        return subprocess.Popen([sys.executable, "-m", "generator.cli", *args], cwd=self.root, stdout=handle, stderr=subprocess.STDOUT, env=gen_env())
 
     def write(self, rel: str, text: str) -> Path:
         path = self.root / rel

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import GEN_ENV
+from conftest import gen_env
 
 
 def _read_only_works() -> bool:
@@ -80,7 +80,7 @@ def test_a_full_disk_while_writing_the_manifest_keeps_the_last_result_and_leaves
     for name in ("b1", "b3"):
         source = project.root / f"sections/{name}.py"
         source.write_text(source.read_text().replace("params={'scale'", "params={'offset': 1, 'scale'"))
-    result = subprocess.run([sys.executable, "-c", DISK_FULL, "build", "--no-site"], cwd=project.root, capture_output=True, text=True, env=GEN_ENV, timeout=120)
+    result = subprocess.run([sys.executable, "-c", DISK_FULL, "build", "--no-site"], cwd=project.root, capture_output=True, text=True, env=gen_env(), timeout=120)
     assert result.returncode == 1
     line = one_line(result, "disk is full")
     assert "cannot write cache/2.1/none/quick.new/manifest.json: the disk is full; free some space and build again" in line

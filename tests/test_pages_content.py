@@ -4,6 +4,7 @@ the DeepFloyd IF stand-in is explained, and the built HTML is clean."""
 from __future__ import annotations
 
 import dataclasses
+import html
 import re
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import pytest
 
 from generator.build import load_sections
 from generator.config import find_project
+from generator.files import StatCache
+from generator.plan import choose, plan
 from generator.publish import page_results
 from generator.render import Renderer, Result, page_path
 
@@ -49,13 +52,14 @@ def prose(markdown: str) -> str:
 @pytest.fixture(scope="module")
 def report(smoke_site):
     project = find_project(smoke_site.root)
-    modules = {m.spec.id: m for m in load_sections(project)}
-    return project, modules
+    modules = load_sections(project)
+    the_plan = plan(project, modules, choose(project, "smoke", ["tiny", "mnist"]), StatCache(project.artifacts_dir / ".stat-cache.json"))
+    return project, {m.spec.id: m for m in modules}, the_plan
 
 
 def results_for(report, section_id: str) -> list[Result]:
-    project, modules = report
-    return page_results(project, modules[section_id], "smoke", ["tiny", "mnist"])
+    project, modules, the_plan = report
+    return page_results(project, modules[section_id], the_plan, ["tiny", "mnist"])
 
 
 def as_deepfloyd(result: Result) -> Result:
@@ -64,12 +68,13 @@ def as_deepfloyd(result: Result) -> Result:
 
 
 def render(report, template: str, **context) -> str:
-    project, _ = report
-    return Renderer(project.templates_dir).env.get_template(template).render(**context)
+    """A template rendered, with the character references that keep printed values inert read back as text."""
+    project, _, _ = report
+    return html.unescape(Renderer(project.templates_dir).env.get_template(template).render(**context))
 
 
 def all_pages(report) -> list[dict]:
-    project, modules = report
+    project, modules, _ = report
     return [{"section": m.spec, "url": page_path(project.docs_dir, m.spec).relative_to(project.docs_dir).as_posix(),
              "results": results_for(report, sid)} for sid, m in modules.items()]
 
@@ -96,7 +101,7 @@ def test_mnist_tab_never_speaks_of_photos(smoke_site, section_id: str) -> None:
 
 @pytest.mark.parametrize("section_id", PART_A)
 def test_deepfloyd_tab_speaks_of_its_images_not_digits(report, section_id: str) -> None:
-    project, modules = report
+    project, modules, _ = report
     results = results_for(report, section_id)
     tiny = next(r for r in results if r.backend == "tiny")
     page = render(report, modules[section_id].spec.template, section=modules[section_id].spec, results=[as_deepfloyd(tiny)], profile="smoke")
@@ -154,7 +159,7 @@ def with_params(section, **changes):
     ],
 )
 def test_prose_prints_the_values_of_the_spec(report, section_id, changes, expected, gone) -> None:
-    _, modules = report
+    _, modules, _ = report
     section = with_params(modules[section_id].spec, **changes)
     page = render(report, section.template, section=section, results=results_for(report, section_id), profile="smoke")
     approach = page.split("## Results")[0]
@@ -172,7 +177,7 @@ def test_templates_type_no_value_that_the_spec_owns() -> None:
 
 
 def test_classifier_scores_are_printed_when_a_section_records_them(report) -> None:
-    _, modules = report
+    _, modules, _ = report
     results = results_for(report, "1.8")
     mnist = next(r for r in results if r.backend == "mnist")
     scored = dataclasses.replace(mnist, manifest={**mnist.manifest, "metrics": {"reads_1_upright": 0.91, "reads_1_view": 0.84}})

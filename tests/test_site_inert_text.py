@@ -54,9 +54,11 @@ TEMPLATE = """\
 {% for f in r.figures %}
 ### {{ f.caption }}
 
-=== "{{ f.caption }}"
+/// tab | {{ f.caption }}
 
-    {{ m.wide(f) | indent(4) }}
+{{ m.wide(f) }}
+
+///
 
 {% endfor %}
 {{ r.notes.data }}
@@ -76,7 +78,7 @@ def payload_site(tmp_path_factory):
     project.write("pyproject.toml", '[tool.gen]\nbackends = ["deepfloyd", "mnist"]\ncode_packages = ["sections", "lib"]\n')
     project.write("lib/__init__.py", "")
     project.write("lib/maths.py", "def double(x):\n    return 2 * x\n")
-    for name in ("_macros.md.j2", "_base.md.j2", "index.md.j2"):
+    for name in ("_macros.md.j2", "_base.md.j2", "_report.md.j2", "index.md.j2"):
         project.write(f"templates/{name}", (REPO / "templates" / name).read_text())
     project.write("templates/page.md.j2", "{% extends \"_base.md.j2\" %}{% block results %}{% call(r) m.backend_tabs(results) %}{{ m.grid(r.figures) }}{% endcall %}{% endblock %}\n")
     project.write("templates/payload.md.j2", TEMPLATE)
