@@ -39,7 +39,12 @@ def _strings(value: Any) -> Iterator[str]:
 
 
 def resolve_input(value: str, root: Path) -> Path:
-    """A spec input path: `builtin:grace_hopper` (matplotlib's sample photo) or a path under the project."""
+    """A spec input path: `builtin:grace_hopper` (matplotlib's sample photo), `dataset:mnist` (the folder or file
+    that Part B's MNIST comes from, see generator/mnist/source.py) or a path under the project."""
+    if value == "dataset:mnist":
+        from generator.mnist.source import locate_mnist
+
+        return locate_mnist(root).location
     if value.startswith("builtin:"):
         import importlib.util
 
