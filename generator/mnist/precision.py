@@ -50,5 +50,6 @@ def fastest_precision(device: str | torch.device | None = None) -> Precision:
     """bf16 autocast + channels_last where the hardware runs bf16 natively (measured fastest, see BENCHMARKS.md), else fp32."""
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # the shapes repeat every step: let cuDNN pick its fastest kernels once
         return Precision(dev, torch.bfloat16 if torch.cuda.is_bf16_supported() else None, channels_last=True)
     return Precision(dev, torch.bfloat16 if cpu_supports_bf16() else None, channels_last=cpu_supports_bf16())
