@@ -27,7 +27,7 @@ from generator.build import load_sections  # noqa: E402
 from generator.config import find_project  # noqa: E402
 from generator.mnist.classifier import DigitClassifier, classifier_loss  # noqa: E402
 from generator.mnist.objectives import BatchLoss, denoiser_loss, epsilon_loss, part_b_schedule  # noqa: E402
-from generator.mnist.precision import Precision, cpu_supports_bf16  # noqa: E402
+from generator.mnist.precision import Precision, cpu_has_amx  # noqa: E402
 from generator.mnist.train import TrainConfig, seeded  # noqa: E402
 from generator.mnist.unet import ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet  # noqa: E402
 
@@ -150,7 +150,7 @@ def machine() -> str:
     cpuinfo = Path("/proc/cpuinfo")
     names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")] if cpuinfo.exists() else []
     cpu = names[0] if names else platform.machine()
-    bf16 = "native bf16" if cpu_supports_bf16() else "no native bf16"
+    bf16 = "AMX" if cpu_has_amx() else ("AVX512-BF16, no AMX" if getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() else "no native bf16")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return f"{cpu} ({bf16}), {os.cpu_count()} cores, {torch.get_num_threads()} threads, torch {torch.__version__} (1-min load average at start {load:.1f})"
 

@@ -13,7 +13,7 @@ SECTION = Section(
         "negative_share": 0.2, "held_out_negatives": 7000,
     },
     profiles={
-        "quick": {"channels": 16, "epochs": 3, "lr": 3e-3, "lr_schedule": "onecycle"},
+        "quick": {"epochs": 3, "lr": 3e-3, "lr_schedule": "onecycle"},
         "smoke": {"channels": 8, "batch_size": 32, "epochs": 1, "max_train_images": 256, "held_out_negatives": 140},
     },
     seeds=[BASE_SEED],

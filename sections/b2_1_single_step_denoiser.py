@@ -13,7 +13,7 @@ SECTION = Section(
         "sample_epochs": [1, 5], "sigmas": [0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0], "show_digits": 8,
     },
     profiles={
-        "quick": {"num_hiddens": 32, "batch_size": 128, "epochs": 1, "lr": 3e-3, "lr_schedule": "onecycle", "sample_epochs": [1]},
+        "quick": {"num_hiddens": 16, "batch_size": 64, "epochs": 1, "lr": 5e-3, "lr_schedule": "onecycle", "sample_epochs": [1]},
         "smoke": {"num_hiddens": 8, "batch_size": 32, "epochs": 1, "lr": 1e-3, "max_train_images": 128, "sample_epochs": [1], "show_digits": 4},
     },
     seeds=[BASE_SEED],

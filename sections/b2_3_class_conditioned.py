@@ -14,8 +14,8 @@ SECTION = Section(
         "score_per_digit": 50, "sweep_per_digit": 50,
     },
     profiles={
-        "quick": {"num_hiddens": 32, "batch_size": 128, "epochs": 1, "lr": 3e-3, "lr_schedule": "onecycle", "ema_decay": 0.999, "sample_epochs": [1],
-                  "sweep_per_digit": 10},
+        "quick": {"num_hiddens": 16, "batch_size": 64, "epochs": 2, "lr": 5e-3, "lr_schedule": "onecycle", "ema_decay": 0.999, "sample_epochs": [1, 2],
+                  "sweep_per_digit": 5},
         "smoke": {"num_hiddens": 8, "batch_size": 32, "epochs": 2, "lr": 3e-3, "max_train_images": 128, "sample_epochs": [2], "per_digit": 1,
                   "score_per_digit": 1, "sweep_per_digit": 1},
     },

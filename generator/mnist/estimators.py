@@ -43,6 +43,9 @@ def every_timestep(schedule: NoiseSchedule) -> list[int]:
     return list(range(schedule.num_train_timesteps - 1, -1, -1))
 
 
+CPU_CHUNK = 200  # samples per sampling batch on a CPU: a batch of 1,000 ran slower per image (caches; BENCHMARKS.md)
+
+
 @torch.no_grad()
 def sample_digits(
     model: nn.Module,
@@ -56,15 +59,21 @@ def sample_digits(
     schedule: NoiseSchedule | None = None,
 ) -> Tensor:
     """Seeded DDPM samples (SPEC Part B: x_T ~ N(0, I), T steps, + sqrt(β_t) z) as CPU float32 [N, 1, 28, 28] clamped to
-    [0, 1]; with one-hot c [N, 10], classifier-free guidance of scale γ. The noise is drawn on the model's device."""
+    [0, 1]; with one-hot c [N, 10], classifier-free guidance of scale γ. The noise is drawn on the model's device; a CPU
+    samples CPU_CHUNK at a time (callback sees the first chunk), a GPU all at once."""
     precision = precision or fastest_precision(next(model.parameters()).device)
     schedule = schedule or part_b_schedule()
     generator = torch.Generator(precision.device).manual_seed(seed)
     x_T = precision.inputs(torch.randn((num_samples, 1, 28, 28), generator=generator, device=precision.device))
+    c = None if c is None else c.to(precision.device)
     was_training = model.training
     model = precision.prepare(model).eval()
-    estimator = unet_estimator(model, schedule, None if c is None else c.to(precision.device), guidance_scale)
-    with precision.autocast():
-        x0 = sample(estimator, schedule, every_timestep(schedule), x_T, generator=generator, callback=callback)
+    chunk = num_samples if precision.device.type == "cuda" else CPU_CHUNK
+    parts = []
+    for start in range(0, num_samples, chunk):
+        estimator = unet_estimator(model, schedule, None if c is None else c[start : start + chunk], guidance_scale)
+        with precision.autocast():
+            x0 = sample(estimator, schedule, every_timestep(schedule), x_T[start : start + chunk], generator=generator, callback=callback if start == 0 else None)
+        parts.append(x0.float().clamp(0.0, 1.0).cpu())
     model.train(was_training)
-    return x0.float().clamp(0.0, 1.0).cpu()
+    return torch.cat(parts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from collections.abc import Callable, Mapping
@@ -186,8 +187,6 @@ class _Run:
         """The trained model, or a copy holding the EMA weights when the run keeps them."""
         if self.ema is None:
             return self.model
-        import copy
-
         averaged = copy.deepcopy(self.model)
         averaged.load_state_dict(self.ema)
         return averaged
