@@ -1,6 +1,6 @@
-"""CPU training throughput of the Part B UNets (fp32 / bf16 autocast / channels_last) and the quick profile end to end.
+"""CPU training throughput of the Part B models (fp32 / bf16 autocast / channels_last), against plain matmul GFLOP/s.
 
-    python bench/train_throughput.py              # images/s and GFLOP/s per UNet and precision (~2-4 min)
+    python bench/train_throughput.py              # images/s and GFLOP/s per model and precision (~3-5 min)
 
 Each run rewrites its own section of BENCHMARKS.md (pass --no-write to only print). Variants are timed
 round-robin, a few steps each per round, so that load from other processes hits them alike; medians are reported.
@@ -25,16 +25,10 @@ sys.path.insert(0, str(ROOT))
 
 from generator.build import load_sections  # noqa: E402
 from generator.config import find_project  # noqa: E402
-from generator.mnist.ddpm import ddpm_schedule  # noqa: E402
-from generator.mnist.precision import Precision, cpu_supports_bf16  # noqa: E402
-from generator.mnist.train import (  # noqa: E402
-    BatchLoss,
-    TrainConfig,
-    class_conditioned_loss,
-    denoiser_loss,
-    seeded,
-    time_conditioned_loss,
-)
+from generator.mnist.classifier import DigitClassifier, classifier_loss  # noqa: E402
+from generator.mnist.objectives import BatchLoss, denoiser_loss, epsilon_loss, part_b_schedule  # noqa: E402
+from generator.mnist.precision import Precision, cpu_has_amx  # noqa: E402
+from generator.mnist.train import TrainConfig, seeded  # noqa: E402
 from generator.mnist.unet import ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet  # noqa: E402
 
 BENCHMARKS = ROOT / "BENCHMARKS.md"
@@ -49,18 +43,21 @@ MIN_ROUND_S = 0.5  # fast variants repeat steps within a round so that timer noi
 FULL_SIZE_BATCH = 32  # the full profiles' batches (128/256) take tens of seconds per fp32 step on 2 cores
 
 
-def unet_cases() -> list[tuple[str, str, TrainConfig, Callable[[], torch.nn.Module], BatchLoss]]:
-    """(model, profile, config, builder, loss) for each UNet at the full and quick sizes."""
-    schedule = ddpm_schedule()
+def model_cases() -> list[tuple[str, str, TrainConfig, Callable[[], torch.nn.Module], BatchLoss]]:
+    """(model, profile, config, builder, loss) for the classifier and each UNet at the full and quick sizes."""
+    schedule = part_b_schedule()
     cases = []
     specs = {module.spec.id: module.spec for module in load_sections(find_project(ROOT))}
     for profile in ("full", "quick"):
         # The hyperparameters the report's sections train with (their params for this profile).
+        params = specs["2.0"].params_for(profile)
+        clf = TrainConfig.from_params({**params, "num_hiddens": params["channels"]})
         den, tc, cc = (TrainConfig.from_params(specs[section].params_for(profile)) for section in ("2.1", "2.2", "2.3"))
         cases += [
-            ("UnconditionalUNet (2.1)", profile, den, lambda d=den.num_hiddens: UnconditionalUNet(1, d), denoiser_loss(den)),
-            ("TimeConditionalUNet (2.2)", profile, tc, lambda d=tc.num_hiddens: TimeConditionalUNet(1, d), time_conditioned_loss(schedule)),
-            ("ClassConditionalUNet (2.3)", profile, cc, lambda d=cc.num_hiddens: ClassConditionalUNet(1, 10, d), class_conditioned_loss(schedule, cc)),
+            ("DigitClassifier (2.0)", profile, clf, lambda d=clf.num_hiddens: DigitClassifier(d), classifier_loss),
+            ("UnconditionalUNet (2.1)", profile, den, lambda d=den.num_hiddens: UnconditionalUNet(1, d), denoiser_loss(den.sigma)),
+            ("TimeConditionalUNet (2.2)", profile, tc, lambda d=tc.num_hiddens: TimeConditionalUNet(1, d), epsilon_loss(schedule)),
+            ("ClassConditionalUNet (2.3)", profile, cc, lambda d=cc.num_hiddens: ClassConditionalUNet(1, 10, d), epsilon_loss(schedule, cc.p_uncond)),
         ]
     return cases
 
@@ -81,7 +78,7 @@ def time_training(build: Callable[[], torch.nn.Module], batch_loss: BatchLoss, c
     runs = {}
     for name, precision in VARIANTS.items():
         model = precision.prepare(seeded(config, build)).train()
-        runs[name] = (precision, model, torch.optim.Adam(model.parameters(), lr=config.lr))
+        runs[name] = (precision, model, torch.optim.Adam(model.parameters(), lr=config.lr, foreach=True))  # as train_model does on a CPU
 
     def steps(name: str, count: int) -> float:
         precision, model, optimizer = runs[name]
@@ -117,25 +114,34 @@ def matmul_gflops(rounds: int, n: int = 1024) -> dict[str, float]:
 
 
 def throughput(rounds: int) -> str:
-    """Markdown: images/s and GFLOP/s per UNet, size and precision, beside plain matmul GFLOP/s."""
-    lines = [
-        f"Measured by `python bench/train_throughput.py` on {machine()}; medians of {rounds} round-robin rounds of Adam steps (at least {MIN_ROUND_S} s per variant per round).",
-        f"Full-size models are timed at batch {FULL_SIZE_BATCH} (their profile batches take too long per fp32 step); quick-size models at their profile batch.",
-        "GFLOP/s = forward+backward FLOPs per image (torch.utils.flop_counter) x images/s.",
-        "",
-        "| model | profile (D, batch) | GFLOP/img | " + " | ".join(f"{v} img/s (GFLOP/s)" for v in VARIANTS) + " | best vs fp32 |",
-        "|---|---|---:|" + "---:|" * len(VARIANTS) + "---:|",
-    ]
-    for model, profile, config, build, batch_loss in unet_cases():
+    """Markdown: images/s and GFLOP/s per model, size and precision, beside plain matmul GFLOP/s measured before and after."""
+    before = matmul_gflops(rounds)
+    rows = []
+    for model, profile, config, build, batch_loss in model_cases():
         batch = FULL_SIZE_BATCH if profile == "full" else config.batch_size
         gflop = flops_per_image(build, batch_loss, batch) / 1e9
         rates = time_training(build, batch_loss, config, batch, rounds)
+        rows.append((model, profile, config, batch, gflop, rates))
+        print(model, profile, {v: round(r) for v, r in rates.items()}, flush=True)
+    after = matmul_gflops(rounds)
+    bf16 = (before["bf16"] + after["bf16"]) / 2
+    lines = [
+        f"Measured by `python bench/train_throughput.py` on {machine()}; medians of {rounds} round-robin rounds of Adam steps (at least {MIN_ROUND_S} s per variant per round).",
+        f"Full-size models are timed at batch {FULL_SIZE_BATCH} (their profile batches take too long per fp32 step); quick-size models at their profile batch.",
+        "GFLOP/s = forward+backward FLOPs per image (torch.utils.flop_counter) x images/s; the last column is the best variant's",
+        "GFLOP/s against plain bf16 matmul in the same run (the mean of a measurement before and one after the models).",
+        "",
+        "| model | profile (D, batch) | GFLOP/img | " + " | ".join(f"{v} img/s (GFLOP/s)" for v in VARIANTS) + " | best vs fp32 | best vs bf16 matmul |",
+        "|---|---|---:|" + "---:|" * len(VARIANTS) + "---:|---:|",
+    ]
+    for model, profile, config, batch, gflop, rates in rows:
         cells = " | ".join(f"{rates[v]:.0f} ({rates[v] * gflop:.0f})" for v in VARIANTS)
         best = max(rates, key=rates.__getitem__)
-        lines.append(f"| {model} | {profile} ({config.num_hiddens}, {batch}) | {gflop:.3f} | {cells} | {best} x{rates[best] / rates['fp32']:.1f} |")
-        print(lines[-1], flush=True)
-    mm = matmul_gflops(rounds)
-    lines += ["", f"Plain 1024x1024 matmul in the same run: fp32 {mm['fp32']:.0f} GFLOP/s, bf16 {mm['bf16']:.0f} GFLOP/s."]
+        lines.append(f"| {model} | {profile} ({config.num_hiddens}, {batch}) | {gflop:.3f} | {cells} | {best} x{rates[best] / rates['fp32']:.1f} | {rates[best] * gflop / bf16:.0%} |")
+    lines += [
+        "",
+        f"Plain 1024x1024 matmul in the same run: fp32 {before['fp32']:.0f} / {after['fp32']:.0f} GFLOP/s, bf16 {before['bf16']:.0f} / {after['bf16']:.0f} GFLOP/s (before / after).",
+    ]
     return "\n".join(lines)
 
 
@@ -144,7 +150,7 @@ def machine() -> str:
     cpuinfo = Path("/proc/cpuinfo")
     names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")] if cpuinfo.exists() else []
     cpu = names[0] if names else platform.machine()
-    bf16 = "native bf16" if cpu_supports_bf16() else "no native bf16"
+    bf16 = "AMX" if cpu_has_amx() else ("AVX512-BF16, no AMX" if getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() else "no native bf16")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return f"{cpu} ({bf16}), {os.cpu_count()} cores, {torch.get_num_threads()} threads, torch {torch.__version__} (1-min load average at start {load:.1f})"
 

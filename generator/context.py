@@ -39,7 +39,12 @@ def _strings(value: Any) -> Iterator[str]:
 
 
 def resolve_input(value: str, root: Path) -> Path:
-    """A spec input path: `builtin:grace_hopper` (matplotlib's sample photo) or a path under the project."""
+    """A spec input path: `builtin:grace_hopper` (matplotlib's sample photo), `dataset:mnist` (the folder or file
+    that Part B's MNIST comes from, see generator/mnist/source.py) or a path under the project."""
+    if value == "dataset:mnist":
+        from generator.mnist.source import locate_mnist
+
+        return locate_mnist(root).location
     if value.startswith("builtin:"):
         import importlib.util
 
@@ -60,6 +65,10 @@ def input_hash(value: str, root: Path) -> str:
     from generator.cache import sha256_file
 
     try:
+        if value == "dataset:mnist":  # four IDX files (or the bundled subset), hashed once and then trusted by size and mtime
+            from generator.mnist.source import dataset_identity
+
+            return dataset_identity(root)
         return sha256_file(resolve_input(value, root))
     except (OSError, ValueError):
         return "missing"

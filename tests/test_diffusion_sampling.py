@@ -111,6 +111,12 @@ STEP_CASES = {
         "fixed",
         False,
     ),
+    "fixed_large": (
+        {"thresholding": False, "clip_sample": False, "variance_type": "fixed_large"},
+        "none",
+        "fixed_large",
+        False,
+    ),
 }
 
 
@@ -142,6 +148,28 @@ def test_sample_matches_diffusers_if_denoising_loop(schedule: NoiseSchedule) -> 
         x = scheduler.step(toy_model(x, int(t)), t, x, generator=generator).prev_sample
 
     ours = sample(toy_estimator, schedule, timesteps, x_start, generator=torch.Generator().manual_seed(11), clip_x0="dynamic")
+    torch.testing.assert_close(ours, x, rtol=1e-4, atol=1e-4)
+
+
+def test_part_b_loop_matches_diffusers_ddpm_scheduler_over_all_300_steps() -> None:
+    """SPEC Part B: T = 300, linear β, every step, + sqrt(β_t) z (diffusers' fixed_large), no clipping."""
+    from generator.mnist.estimators import every_timestep
+    from generator.mnist.objectives import part_b_schedule
+
+    def toy(x_t: torch.Tensor, t: int) -> torch.Tensor:
+        return 0.9 * torch.tanh(x_t + t / 300.0) + 0.05 * x_t.flip(-1)
+
+    scheduler = DDPMScheduler(num_train_timesteps=300, beta_start=1e-4, beta_end=0.02, beta_schedule="linear", variance_type="fixed_large", clip_sample=False)
+    scheduler.set_timesteps(300)
+    x_start = noise()[:, :1]
+    generator, x = torch.Generator().manual_seed(13), x_start
+    for t in scheduler.timesteps:
+        x = scheduler.step(toy(x, int(t)), t, x, generator=generator).prev_sample
+
+    schedule = part_b_schedule()
+    assert [int(t) for t in scheduler.timesteps] == every_timestep(schedule)
+    ours = sample(lambda x_t, t: (toy(x_t, t), None), schedule, every_timestep(schedule), x_start, generator=torch.Generator().manual_seed(13))
+    # diffusers keeps β and ᾱ in float32, we in float64
     torch.testing.assert_close(ours, x, rtol=1e-4, atol=1e-4)
 
 

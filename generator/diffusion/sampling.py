@@ -21,7 +21,9 @@ from generator.diffusion.schedule import (
     forward,
 )
 
-Variance = Literal["auto", "learned", "fixed", "none"]
+# "fixed": σ² = β̃_t (diffusers' fixed_small); "fixed_large": σ² = β_t (SPEC Part B); "auto": "learned" when the
+# estimator returns v, else the schedule's own variance_type.
+Variance = Literal["auto", "learned", "fixed", "fixed_large", "none"]
 ClipX0 = Literal["none", "clip", "dynamic"]
 Callback = Callable[[dict[str, Any]], None]
 Projection = Callable[[torch.Tensor, int], torch.Tensor]
@@ -58,7 +60,7 @@ def ddpm_step(
     variance: Variance = "auto",
     clip_x0: ClipX0 = "none",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One strided DDPM step t → t' (DDPM eq. 7, learned-range σ of Nichol & Dhariwal eq. 15); returns (x_t', x̂₀)."""
+    """One strided DDPM step t → t' (DDPM eq. 7; σ² = β̃, β or the learned range of Nichol & Dhariwal eq. 15); returns (x_t', x̂₀)."""
     # 1. alphas and betas of the strided step: α_t = ᾱ_t / ᾱ_t', β_t = 1 − α_t
     alpha_bar, alpha_bar_prev = schedule.alpha_bar(t), schedule.alpha_bar(t_prev)
     alpha = alpha_bar / alpha_bar_prev
@@ -80,16 +82,19 @@ def ddpm_step(
 
     # 4. v_σ = σ z, nothing added on the last step (t' < 0)
     if variance == "auto":
-        variance = "fixed" if v is None else "learned"
-    if variance not in ("learned", "fixed", "none"):
-        raise ValueError(f"variance must be 'auto', 'learned', 'fixed' or 'none'; got {variance!r}.")
+        variance = "learned" if v is not None else ("fixed_large" if schedule.variance_type == "fixed_large" else "fixed")
+    if variance not in ("learned", "fixed", "fixed_large", "none"):
+        raise ValueError(f"variance must be 'auto', 'learned', 'fixed', 'fixed_large' or 'none'; got {variance!r}.")
     if variance == "learned" and v is None:
         raise ValueError("variance='learned' needs an estimator that returns v; use variance='fixed' or 'auto'.")
     if variance == "none" or t_prev < 0:
         return x_prev, x0
+    z = _randn_like(x_t, generator)
+    if variance == "fixed_large":
+        # SPEC Part B: + sqrt(β_t) z
+        return x_prev + math.sqrt(beta) * z, x0
     # β̃ = (1 − ᾱ_t') / (1 − ᾱ_t) β_t, clamped as in diffusers' `_get_variance`
     beta_tilde = max((1.0 - alpha_bar_prev) / (1.0 - alpha_bar) * beta, 1e-20)
-    z = _randn_like(x_t, generator)
     if variance == "fixed":
         return x_prev + math.sqrt(beta_tilde) * z, x0
     # log σ² = f log β_t + (1 − f) log β̃ with f = (v + 1) / 2
@@ -112,7 +117,7 @@ def sample(
     variance: Variance = "auto",
     clip_x0: ClipX0 = "none",
 ) -> torch.Tensor:
-    """Iterative denoising: strided DDPM steps from x at timesteps[i_start] down to x₀ (SPEC Part A)."""
+    """Iterative denoising: DDPM steps from x at timesteps[i_start] down to x₀ (Part A's strided grid; Part B's every t)."""
     if not 0 <= i_start < len(timesteps):
         raise ValueError(f"i_start must index the {len(timesteps)} timesteps; got {i_start}.")
     for i in range(i_start, len(timesteps)):

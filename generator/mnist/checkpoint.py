@@ -1,17 +1,21 @@
-"""Training checkpoints as safetensors (never pickle): tensors in the file, small non-tensor state as JSON metadata."""
+"""Training checkpoints as safetensors (never pickle): tensors in the file, small non-tensor state as JSON metadata.
+
+The file's header is written with sorted keys, so the same state gives the same bytes in every process (safetensors
+itself orders the metadata as its hash map happens to iterate)."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 from torch import Tensor, nn
 
 from generator.mnist.unet import ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet
@@ -32,6 +36,7 @@ class TrainingState:
     scheduler: dict[str, Any]
     rng: Tensor
     losses: list[float]
+    ema: dict[str, Tensor] | None = None  # the weights' moving average, which sampling uses when present
 
 
 def checkpoint_path(checkpoint_dir: Path, epoch: int) -> Path:
@@ -50,6 +55,7 @@ def latest_checkpoint(checkpoint_dir: Path | None) -> Path | None:
 def save_training_state(path: Path, state: TrainingState) -> None:
     """Write state atomically; optimizer tensors are flattened to 'optimizer.<param>.<key>'."""
     tensors = {f"model.{k}": v.detach().contiguous().cpu() for k, v in state.model.items()}
+    tensors.update({f"ema.{k}": v.detach().contiguous().cpu() for k, v in (state.ema or {}).items()})
     scalars: dict[str, dict[str, Any]] = {}
     for index, param_state in state.optimizer["state"].items():
         for key, value in param_state.items():
@@ -64,16 +70,29 @@ def save_training_state(path: Path, state: TrainingState) -> None:
         "kind": state.kind,
         "config": json.dumps(state.config, sort_keys=True),
         "epoch": str(state.epoch),
-        "optimizer": json.dumps({"param_groups": state.optimizer["param_groups"], "scalars": scalars}),
-        "scheduler": json.dumps(state.scheduler),
+        "optimizer": json.dumps({"param_groups": state.optimizer["param_groups"], "scalars": scalars}, sort_keys=True),
+        "scheduler": json.dumps(state.scheduler, sort_keys=True),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
-    save_file(tensors, str(partial), metadata=metadata)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.part")
+    partial.write_bytes(with_sorted_header(save(tensors, metadata=metadata)))
     os.replace(partial, path)
 
 
-def _read(path: Path, device: torch.device | str, prefix: str = "") -> tuple[dict[str, str], dict[str, Tensor]]:
+def with_sorted_header(data: bytes) -> bytes:
+    """A safetensors file's bytes with its JSON header re-serialised with sorted keys (the tensor bytes are unchanged).
+
+    Layout: an 8-byte little-endian header length, the header (padded with spaces to a multiple of 8), the tensor data;
+    the header's data_offsets count from the end of the header, so the data moves with it unchanged.
+    """
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + length])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + data[8 + length :]
+
+
+def _read(path: Path, device: torch.device | str, prefix: str | tuple[str, ...] = "") -> tuple[dict[str, str], dict[str, Tensor]]:
     """Metadata and the tensors whose names start with prefix, after checking the format."""
     try:
         with safe_open(str(path), framework="pt", device=str(device)) as f:
@@ -104,6 +123,7 @@ def load_training_state(path: Path, device: torch.device | str = "cpu") -> Train
         scheduler=json.loads(metadata["scheduler"]),
         rng=tensors["rng"].cpu(),
         losses=tensors["losses"].tolist(),
+        ema={key.removeprefix("ema."): v for key, v in tensors.items() if key.startswith("ema.")} or None,
     )
 
 
@@ -124,15 +144,21 @@ def build_model(kind: str, config: dict[str, Any]) -> nn.Module:
 
 
 def load_model(path: Path, device: torch.device | str = "cpu") -> nn.Module:
-    """Rebuild a checkpoint's model from its metadata (kind, config) and load its weights, in eval mode."""
-    metadata, tensors = _read(path, device, prefix="model.")
+    """Rebuild a checkpoint's model from its metadata (kind, config) with its sampling weights (EMA where kept), in eval mode."""
+    metadata, tensors = _read(path, device, prefix=("model.", "ema."))
     model = build_model(metadata["kind"], json.loads(metadata["config"]))
-    model.load_state_dict({key.removeprefix("model."): v for key, v in tensors.items()})
+    model.load_state_dict(_sampling_weights(tensors))
     return model.to(device).eval()
 
 
 def load_weights(model: nn.Module, path: Path) -> nn.Module:
-    """Load only the weights of a checkpoint into model (for sampling from an earlier epoch)."""
-    _, tensors = _read(path, next(model.parameters()).device, prefix="model.")
-    model.load_state_dict({key.removeprefix("model."): v for key, v in tensors.items()})
+    """Load a checkpoint's sampling weights (EMA where kept) into model (for sampling from an earlier epoch)."""
+    _, tensors = _read(path, next(model.parameters()).device, prefix=("model.", "ema."))
+    model.load_state_dict(_sampling_weights(tensors))
     return model
+
+
+def _sampling_weights(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The 'ema.' tensors when the checkpoint has them, else the trained 'model.' ones, without their prefix."""
+    prefix = "ema." if any(key.startswith("ema.") for key in tensors) else "model."
+    return {key.removeprefix(prefix): v for key, v in tensors.items() if key.startswith(prefix)}

@@ -41,14 +41,16 @@ class Precision:
         return f"{self.device.type} {dtype}" + (" channels_last" if self.channels_last else "")
 
 
-def cpu_supports_bf16() -> bool:
-    """True when oneDNN has native bf16 kernels on this CPU (AVX512-BF16 or AMX)."""
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+def cpu_has_amx() -> bool:
+    """True when the CPU has AMX tiles, the only CPU bf16 path that beat fp32 here (AVX512-BF16 alone was slower)."""
+    is_supported = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(is_supported is not None and is_supported() and torch.backends.mkldnn.is_available())
 
 
 def fastest_precision(device: str | torch.device | None = None) -> Precision:
-    """bf16 autocast + channels_last where the hardware runs bf16 natively (measured fastest, see BENCHMARKS.md), else fp32."""
+    """The measured fastest (BENCHMARKS.md): bf16 autocast + channels_last on a GPU or an AMX CPU, else fp32 + channels_last."""
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # the shapes repeat every step: let cuDNN pick its fastest kernels once
         return Precision(dev, torch.bfloat16 if torch.cuda.is_bf16_supported() else None, channels_last=True)
-    return Precision(dev, torch.bfloat16 if cpu_supports_bf16() else None, channels_last=cpu_supports_bf16())
+    return Precision(dev, torch.bfloat16 if cpu_has_amx() else None, channels_last=True)

@@ -1,7 +1,8 @@
-"""Training loops of SPEC 2.1–2.3, with per-step losses, per-epoch safetensors checkpoints and exact resume."""
+"""Training loops of SPEC 2.0–2.3: the data on the device, no per-step host sync, per-epoch checkpoints and exact resume."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from collections.abc import Callable, Mapping
@@ -10,32 +11,39 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from generator.diffusion.schedule import NoiseSchedule
 from generator.mnist import BASE_SEED
 from generator.mnist.checkpoint import TrainingState, checkpoint_path, latest_checkpoint, load_training_state, save_training_state
-from generator.mnist.ddpm import DDPMSchedule, ddpm_loss, ddpm_schedule
+from generator.mnist.objectives import BatchLoss, denoiser_loss, epsilon_loss, part_b_schedule
 from generator.mnist.precision import Precision, fastest_precision
 from generator.mnist.unet import ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet
 
-Progress = Callable[[int, int, float], None]
+Progress = Callable[[int, int], None]
 OnEpochEnd = Callable[[int, nn.Module], None]
+LR_SCHEDULES = ("exponential", "onecycle")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyperparameters of one training run (SPEC Part B table)."""
+    """Hyperparameters of one training run (SPEC Part B table, plus the levers of the quick profile)."""
 
     num_hiddens: int
     batch_size: int
     epochs: int
     lr: float
+    lr_schedule: str = "exponential"  # "exponential": ExponentialLR(lr_gamma) per epoch; "onecycle": OneCycleLR(max lr) per step
     lr_gamma: float = 1.0  # ExponentialLR factor per epoch; 1.0 keeps the lr constant
+    ema_decay: float = 0.0  # exponential moving average of the weights for sampling (0: none, sample the trained weights)
     p_uncond: float = 0.0  # class-dropping probability (2.3 only)
     max_train_images: int | None = None  # None uses every training image
     sigma: float = 0.5  # noise level of the single-step denoiser (2.1 only)
     seed: int = BASE_SEED
+
+    def __post_init__(self) -> None:
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}; got {self.lr_schedule!r}.")
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], seed: int = BASE_SEED) -> TrainConfig:
@@ -46,7 +54,7 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    """The trained model (eval mode), its loss at every step, and how this call got there."""
+    """The model to sample from (its EMA weights where the config keeps one; eval mode), the loss at every step, and how."""
 
     model: nn.Module
     losses: list[float]
@@ -54,78 +62,24 @@ class TrainResult:
     seconds: float
 
 
-BatchLoss = Callable[[nn.Module, Tensor, Tensor, torch.Generator], Tensor]
-
-
-def denoiser_loss(config: TrainConfig) -> BatchLoss:
-    """‖D_θ(z) − x‖² with z = x + σε, ε resampled every batch (SPEC 2.1)."""
-
-    def loss(model: nn.Module, x: Tensor, _labels: Tensor, generator: torch.Generator) -> Tensor:
-        z = x + config.sigma * torch.randn(x.shape, generator=generator, device=x.device)
-        return F.mse_loss(model(z).float(), x)
-
-    return loss
-
-
-def time_conditioned_loss(schedule: DDPMSchedule) -> BatchLoss:
-    """‖ε − ε_θ(x_t, t)‖², t ~ U{1..T} (SPEC 2.2)."""
-    return lambda model, x, _labels, generator: ddpm_loss(model, x, schedule, generator=generator)
-
-
-def class_conditioned_loss(schedule: DDPMSchedule, config: TrainConfig, num_classes: int = 10) -> BatchLoss:
-    """‖ε − ε_θ(x_t, t, c)‖² with c dropped to 0 with probability p_uncond (SPEC 2.3)."""
-
-    def loss(model: nn.Module, x: Tensor, labels: Tensor, generator: torch.Generator) -> Tensor:
-        c = F.one_hot(labels, num_classes).float()
-        return ddpm_loss(model, x, schedule, c=c, p_uncond=config.p_uncond, generator=generator)
-
-    return loss
-
-
-def train_denoiser(
-    images: Tensor,
-    config: TrainConfig,
-    *,
-    checkpoint_dir: Path | None = None,
-    precision: Precision | None = None,
-    progress: Progress | None = None,
-    on_epoch_end: OnEpochEnd | None = None,
-) -> TrainResult:
+def train_denoiser(images: Tensor, config: TrainConfig, **hooks: Any) -> TrainResult:
     """Train the single-step denoising UnconditionalUNet of SPEC 2.1 (hooks as for train_model)."""
     model = seeded(config, lambda: UnconditionalUNet(1, config.num_hiddens))
-    no_labels = torch.zeros(len(images), dtype=torch.long)
-    return train_model("denoiser", model, denoiser_loss(config), images, no_labels, config, checkpoint_dir, precision, progress, on_epoch_end)
+    return train_model("denoiser", model, denoiser_loss(config.sigma), images, torch.zeros(len(images), dtype=torch.long), config, **hooks)
 
 
-def train_time_conditioned(
-    images: Tensor,
-    config: TrainConfig,
-    *,
-    checkpoint_dir: Path | None = None,
-    precision: Precision | None = None,
-    progress: Progress | None = None,
-    on_epoch_end: OnEpochEnd | None = None,
-) -> TrainResult:
+def train_time_conditioned(images: Tensor, config: TrainConfig, schedule: NoiseSchedule | None = None, **hooks: Any) -> TrainResult:
     """Train the TimeConditionalUNet of SPEC 2.2 (hooks as for train_model)."""
     model = seeded(config, lambda: TimeConditionalUNet(1, config.num_hiddens))
-    no_labels = torch.zeros(len(images), dtype=torch.long)
-    return train_model("time", model, time_conditioned_loss(ddpm_schedule()), images, no_labels, config, checkpoint_dir, precision, progress, on_epoch_end)
+    loss = epsilon_loss(schedule or part_b_schedule())
+    return train_model("time", model, loss, images, torch.zeros(len(images), dtype=torch.long), config, **hooks)
 
 
-def train_class_conditioned(
-    images: Tensor,
-    labels: Tensor,
-    config: TrainConfig,
-    *,
-    checkpoint_dir: Path | None = None,
-    precision: Precision | None = None,
-    progress: Progress | None = None,
-    on_epoch_end: OnEpochEnd | None = None,
-) -> TrainResult:
+def train_class_conditioned(images: Tensor, labels: Tensor, config: TrainConfig, schedule: NoiseSchedule | None = None, **hooks: Any) -> TrainResult:
     """Train the ClassConditionalUNet of SPEC 2.3 (hooks as for train_model)."""
     model = seeded(config, lambda: ClassConditionalUNet(1, 10, config.num_hiddens))
-    loss = class_conditioned_loss(ddpm_schedule(), config)
-    return train_model("class", model, loss, images, labels, config, checkpoint_dir, precision, progress, on_epoch_end)
+    loss = epsilon_loss(schedule or part_b_schedule(), p_uncond=config.p_uncond)
+    return train_model("class", model, loss, images, labels, config, **hooks)
 
 
 def seeded(config: TrainConfig, build: Callable[[], nn.Module]) -> nn.Module:
@@ -141,70 +95,119 @@ def train_model(
     images: Tensor,
     labels: Tensor,
     config: TrainConfig,
+    *,
     checkpoint_dir: Path | None = None,
     precision: Precision | None = None,
     progress: Progress | None = None,
     on_epoch_end: OnEpochEnd | None = None,
 ) -> TrainResult:
-    """Adam + ExponentialLR (stepped per epoch) over shuffled batches; checkpoints every epoch and resumes from the latest.
+    """Adam over shuffled batches of the device-resident data; checkpoints every epoch and resumes from the latest.
 
-    on_epoch_end(epoch, model) runs (model in eval mode) only for epochs trained in this call.
+    Losses stay on the device until the epoch ends (one host sync per epoch). on_epoch_end(epoch, model) runs, with the
+    sampling weights in eval mode, only for epochs trained in this call.
     """
     started = time.perf_counter()
     precision = precision or fastest_precision()
     limit = config.max_train_images or len(images)
-    images, labels = images[:limit].to(precision.device), labels[:limit].to(precision.device)
-    model = precision.prepare(model).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_gamma)
-    generator = torch.Generator(precision.device).manual_seed(config.seed)
-    losses: list[float] = []
-    start_epoch = _resume(kind, config, checkpoint_dir, model, optimizer, scheduler, generator, losses, precision.device)
-
+    images, labels = precision.inputs(images[:limit]), labels[:limit].to(precision.device)
     steps_per_epoch = -(-len(images) // config.batch_size)
-    total_steps = config.epochs * steps_per_epoch
+    model = precision.prepare(model).train()
+    run = _Run(model, config, precision, steps_per_epoch)
+    start_epoch = run.resume(kind, checkpoint_dir)
+
     for epoch in range(start_epoch + 1, config.epochs + 1):
-        order = torch.randperm(len(images), generator=generator, device=precision.device)
-        for batch in order.split(config.batch_size):
+        epoch_losses = torch.zeros(steps_per_epoch, device=precision.device)
+        order = torch.randperm(len(images), generator=run.generator, device=precision.device)
+        for step, batch in enumerate(order.split(config.batch_size)):
             with precision.autocast():
-                loss = batch_loss(model, precision.inputs(images[batch]), labels[batch], generator)
-            optimizer.zero_grad(set_to_none=True)
+                loss = batch_loss(model, images[batch], labels[batch], run.generator)
+            run.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
+            run.optimizer.step()
+            run.after_step()
+            epoch_losses[step] = loss.detach()
             if progress is not None:
-                progress(len(losses), total_steps, losses[-1])
-        scheduler.step()
-        if checkpoint_dir is not None:
-            state = TrainingState(kind, dataclasses.asdict(config), epoch, model.state_dict(), optimizer.state_dict(), scheduler.state_dict(), generator.get_state(), losses)
-            save_training_state(checkpoint_path(checkpoint_dir, epoch), state)
+                progress(len(run.losses) + step + 1, config.epochs * steps_per_epoch)
+        run.losses.extend(epoch_losses.tolist())
+        run.after_epoch(kind, epoch, checkpoint_dir)
         if on_epoch_end is not None:
-            on_epoch_end(epoch, model.eval())
+            on_epoch_end(epoch, run.sampling_model().eval())
             model.train()
-    return TrainResult(model.eval(), losses, start_epoch, time.perf_counter() - started)
+    return TrainResult(run.sampling_model().eval(), run.losses, start_epoch, time.perf_counter() - started)
 
 
-def _resume(
-    kind: str,
-    config: TrainConfig,
-    checkpoint_dir: Path | None,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    generator: torch.Generator,
-    losses: list[float],
-    device: torch.device,
-) -> int:
-    """Load the latest checkpoint in checkpoint_dir into the training objects; return its epoch (0 if none)."""
-    path = latest_checkpoint(checkpoint_dir)
-    if path is None:
-        return 0
-    state = load_training_state(path, device)
-    if state.kind != kind or state.config != dataclasses.asdict(config):
-        raise ValueError(f"{path} was written for a different run ({state.kind}, {state.config}); use an empty checkpoint_dir for this config.")
-    model.load_state_dict(state.model)
-    optimizer.load_state_dict(state.optimizer)
-    scheduler.load_state_dict(state.scheduler)
-    generator.set_state(state.rng)
-    losses.extend(state.losses)
-    return state.epoch
+class _Run:
+    """The state of one training run besides the model: optimizer, lr schedule, EMA weights, RNG and losses."""
+
+    def __init__(self, model: nn.Module, config: TrainConfig, precision: Precision, steps_per_epoch: int) -> None:
+        self.model, self.config = model, config
+        # fused Adam is one kernel per step on a GPU; foreach batches the CPU's per-tensor loops
+        fused = precision.device.type == "cuda"
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=fused, foreach=not fused)
+        if config.lr_schedule == "onecycle":
+            self.scheduler: torch.optim.lr_scheduler.LRScheduler = torch.optim.lr_scheduler.OneCycleLR(self.optimizer, config.lr, total_steps=config.epochs * steps_per_epoch)
+        else:
+            self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=config.lr_gamma)
+        self.generator = torch.Generator(precision.device).manual_seed(config.seed)
+        self.ema: dict[str, Tensor] | None = None
+        if config.ema_decay:
+            self.use_ema({name: value.detach().clone() for name, value in model.state_dict().items()})
+        self.losses: list[float] = []
+        self.steps = 0
+
+    def use_ema(self, ema: dict[str, Tensor]) -> None:
+        """Keep ema and pair its tensors with the model's (state_dict shares their storage, so the pairs stay live)."""
+        self.ema, current = ema, self.model.state_dict()
+        floats = [name for name, value in ema.items() if value.is_floating_point()]
+        self._averaged = ([ema[n] for n in floats], [current[n] for n in floats])
+        self._copied = [(ema[n], current[n]) for n in ema if n not in floats]
+
+    def after_step(self) -> None:
+        """Per-step lr schedule and the EMA update ema ← ema + (1 − d)(θ − ema), with d warming up as (1 + n)/(10 + n)."""
+        self.steps += 1
+        if self.config.lr_schedule == "onecycle":
+            self.scheduler.step()
+        if self.ema is not None:
+            decay = min(self.config.ema_decay, (1 + self.steps) / (10 + self.steps))
+            torch._foreach_lerp_(*self._averaged, 1.0 - decay)
+            for averaged, current in self._copied:
+                averaged.copy_(current)
+
+    def after_epoch(self, kind: str, epoch: int, checkpoint_dir: Path | None) -> None:
+        if self.config.lr_schedule == "exponential":
+            self.scheduler.step()
+        if checkpoint_dir is not None:
+            state = TrainingState(
+                kind, dataclasses.asdict(self.config), epoch, self.model.state_dict(), self.optimizer.state_dict(), self.scheduler.state_dict(),
+                self.generator.get_state(), self.losses, self.ema,
+            )
+            save_training_state(checkpoint_path(checkpoint_dir, epoch), state)
+
+    def sampling_model(self) -> nn.Module:
+        """The trained model, or a copy holding the EMA weights when the run keeps them."""
+        if self.ema is None:
+            return self.model
+        averaged = copy.deepcopy(self.model)
+        averaged.load_state_dict(self.ema)
+        return averaged
+
+    def resume(self, kind: str, checkpoint_dir: Path | None) -> int:
+        """Load the latest checkpoint in checkpoint_dir into the run; return its epoch (0 if none)."""
+        path = latest_checkpoint(checkpoint_dir)
+        if path is None:
+            return 0
+        device = next(self.model.parameters()).device
+        state = load_training_state(path, device)
+        if state.kind != kind or state.config != dataclasses.asdict(self.config):
+            raise ValueError(f"{path} was written for a different run ({state.kind}, {state.config}); use an empty checkpoint_dir for this config.")
+        self.model.load_state_dict(state.model)
+        self.optimizer.load_state_dict(state.optimizer)
+        self.scheduler.load_state_dict(state.scheduler)
+        self.generator.set_state(state.rng)
+        self.losses.extend(state.losses)
+        self.steps = len(state.losses)
+        if self.ema is not None:
+            if not state.ema:
+                raise ValueError(f"{path} holds no EMA weights although its config keeps them; delete it and train again.")
+            self.use_ema({name: value.to(device) for name, value in state.ema.items()})
+        return state.epoch

@@ -12,7 +12,7 @@ import torch
 
 from generator.diffusion.backends.base import Backend, BackendUnavailable
 from generator.diffusion.estimators import Estimator
-from generator.diffusion.schedule import NoiseSchedule, if_schedule, linear_schedule
+from generator.diffusion.schedule import NoiseSchedule, if_schedule
 
 UNET_FILE = "unet.safetensors"
 CLASSIFIER_FILE = "classifier.safetensors"
@@ -68,7 +68,9 @@ class MnistBackend(Backend):
 
     @cached_property
     def own_schedule(self) -> NoiseSchedule:
-        return linear_schedule(300)
+        from generator.mnist.objectives import part_b_schedule
+
+        return part_b_schedule()
 
     @cached_property
     def unet(self) -> torch.nn.Module:
@@ -106,6 +108,8 @@ class MnistBackend(Backend):
 
     def estimator(self, prompt_embeds: torch.Tensor) -> Estimator:
         """ε̂ for x_t on IF's grid: rescale x_t to the model's range and noise level, then ask the UNet."""
+        from generator.mnist.estimators import epsilon
+
         num_steps = self.own_schedule.num_train_timesteps
 
         @torch.no_grad()
@@ -116,10 +120,9 @@ class MnistBackend(Backend):
             # y = sqrt(ᾱ')/sqrt(ᾱ) · (x_t + sqrt(ᾱ)) / 2 = sqrt(ᾱ') y₀ + sqrt(1 − ᾱ') ε: the same ε, in the model's units.
             y = (matched / alpha_bar) ** 0.5 * (x_t + alpha_bar**0.5) / 2.0
             n = x_t.shape[0]
-            t_in = torch.full((n,), s / num_steps, device=self.device)
+            t_in = torch.full((n,), s / num_steps, device=self.device)  # SPEC's t/T, s on the model's 1-based scale
             c = prompt_embeds.to(self.device).expand(n, -1)
-            eps = self.unet(y.to(self.device), t_in, c).float().cpu()
-            return eps, None
+            return epsilon(self.unet, y.to(self.device), t_in, c).cpu(), None
 
         return estimate
 
@@ -142,12 +145,17 @@ class MnistBackend(Backend):
         return sample(estimate, self.schedule, timesteps, noise, generator=generator)
 
     def classify(self, images: torch.Tensor) -> torch.Tensor:
-        """Class probabilities [N, 10] of images in [-1, 1] by the 2.0 classifier (BackendUnavailable without it)."""
+        """Probabilities [N, 11] of images in [-1, 1] by the 2.0 classifier: digits 0-9, then column 10, "not a digit"."""
+        from generator.mnist.classifier import class_probabilities
+
         if self.classifier is None:
             raise BackendUnavailable("The mnist backend has no classifier; run `gen build --section 2.0`.")
-        with torch.no_grad():
-            return torch.softmax(self.classifier(((images + 1) / 2).to(self.device)).float(), dim=1).cpu()
+        return class_probabilities(self.classifier, (images + 1) / 2)
 
     def score(self, images: torch.Tensor, prompt: str) -> torch.Tensor:
-        """How surely each image shows the prompt's digit: the 2.0 classifier's probability of it, [N]."""
-        return self.classify(images)[:, digit_of(prompt)]
+        """How surely each image reads as the prompt's digit: the 2.0 classifier's probability of it, [N]; blobs and
+        scribbles score low, since the classifier gives them to "not a digit"."""
+        digit = digit_of(prompt)
+        if digit is None:
+            raise ValueError("The mnist backend scores a sample against a digit; the empty prompt names none.")
+        return self.classify(images)[:, digit]

@@ -1,0 +1,79 @@
+"""The Part B UNets as noise estimators of the one DDPM core in generator/diffusion (as k-diffusion's external.py
+wraps a model), and seeded sampling of digits through its `sample` loop."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from generator.diffusion.estimators import Estimator
+from generator.diffusion.sampling import Callback, sample
+from generator.diffusion.schedule import NoiseSchedule
+from generator.mnist import BASE_SEED
+from generator.mnist.objectives import model_time, part_b_schedule
+from generator.mnist.precision import Precision, fastest_precision
+
+
+def epsilon(model: nn.Module, x_t: Tensor, t_in: Tensor, c: Tensor | None = None, guidance_scale: float = 1.0) -> Tensor:
+    """ε_θ(x_t, t[, c]) in float32; with c and γ ≠ 1, CFG ε = ε_u + γ(ε_c − ε_u), ε_u = ε_θ(x_t, t, c = 0), in one batched pass."""
+    if c is None:
+        return model(x_t, t_in).float()
+    if guidance_scale == 1.0:
+        return model(x_t, t_in, c).float()
+    if guidance_scale == 0.0:
+        return model(x_t, t_in, torch.zeros_like(c)).float()
+    both = model(torch.cat([x_t, x_t]), torch.cat([t_in, t_in]), torch.cat([torch.zeros_like(c), c])).float()
+    eps_u, eps_c = both.chunk(2)
+    return eps_u + guidance_scale * (eps_c - eps_u)
+
+
+def unet_estimator(model: nn.Module, schedule: NoiseSchedule, c: Tensor | None = None, guidance_scale: float = 1.0) -> Estimator:
+    """An Estimator (x_t, t) ↦ (ε̂, None) on the model's own 0-based grid: the UNet sees SPEC's t/T = (t + 1)/T."""
+    num_timesteps = schedule.num_train_timesteps
+
+    def estimate(x_t: Tensor, t: int) -> tuple[Tensor, None]:
+        t_in = torch.full((len(x_t),), model_time(t, num_timesteps), device=x_t.device)
+        return epsilon(model, x_t, t_in, c, guidance_scale), None
+
+    return estimate
+
+
+def every_timestep(schedule: NoiseSchedule) -> list[int]:
+    """SPEC Part B samples with all T steps, t = T … 1: indices T − 1 … 0 of the schedule."""
+    return list(range(schedule.num_train_timesteps - 1, -1, -1))
+
+
+CPU_CHUNK = 200  # samples per sampling batch on a CPU: a batch of 1,000 ran slower per image (caches; BENCHMARKS.md)
+
+
+@torch.no_grad()
+def sample_digits(
+    model: nn.Module,
+    num_samples: int,
+    *,
+    c: Tensor | None = None,
+    guidance_scale: float = 5.0,
+    seed: int = BASE_SEED,
+    precision: Precision | None = None,
+    callback: Callback | None = None,
+    schedule: NoiseSchedule | None = None,
+) -> Tensor:
+    """Seeded DDPM samples (SPEC Part B: x_T ~ N(0, I), T steps, + sqrt(β_t) z) as CPU float32 [N, 1, 28, 28] clamped to
+    [0, 1]; with one-hot c [N, 10], classifier-free guidance of scale γ. The noise is drawn on the model's device; a CPU
+    samples CPU_CHUNK at a time (callback sees the first chunk), a GPU all at once."""
+    precision = precision or fastest_precision(next(model.parameters()).device)
+    schedule = schedule or part_b_schedule()
+    generator = torch.Generator(precision.device).manual_seed(seed)
+    x_T = precision.inputs(torch.randn((num_samples, 1, 28, 28), generator=generator, device=precision.device))
+    c = None if c is None else c.to(precision.device)
+    was_training = model.training
+    model = precision.prepare(model).eval()
+    chunk = num_samples if precision.device.type == "cuda" else CPU_CHUNK
+    parts = []
+    for start in range(0, num_samples, chunk):
+        estimator = unet_estimator(model, schedule, None if c is None else c[start : start + chunk], guidance_scale)
+        with precision.autocast():
+            x0 = sample(estimator, schedule, every_timestep(schedule), x_T[start : start + chunk], generator=generator, callback=callback if start == 0 else None)
+        parts.append(x0.float().clamp(0.0, 1.0).cpu())
+    model.train(was_training)
+    return torch.cat(parts)
