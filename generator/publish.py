@@ -57,6 +57,7 @@ def render_pages(project: Project, modules: list[SectionModule], the_plan: Plan,
     """
     import jinja2
 
+    TEMPLATE_ERRORS = (jinja2.TemplateError, KeyError, TypeError, ValueError, AttributeError)  # noqa: N806 - jinja2 is imported here, not at module level
     renderer = Renderer(project.templates_dir, project.artifacts_dir / ".jinja")
     changed, pages, errors = [], [], []
     unwritable = ""
@@ -68,7 +69,7 @@ def render_pages(project: Project, modules: list[SectionModule], the_plan: Plan,
         try:
             if renderer.render(module.spec.template, path, section=module.spec, results=results, profile=profile):
                 changed.append(path)
-        except (jinja2.TemplateError, KeyError, TypeError, ValueError, AttributeError) as error:
+        except TEMPLATE_ERRORS as error:
             errors.append(f"templates/{module.spec.template} (section {module.spec.id}){_template_line(error)}: {type(error).__name__}: {error}")
         except OSError as error:
             unwritable = unwritable or explain(error, "write", project.root)
@@ -79,8 +80,11 @@ def render_pages(project: Project, modules: list[SectionModule], the_plan: Plan,
         # Pages around the sections (a part's overview, the closing page) see every section's results, as the home page does.
         for template in sorted((project.templates_dir / "pages").glob("*.md.j2")):
             path = project.docs_dir / template.name.removesuffix(".j2")
-            if renderer.render(f"pages/{template.name}", path, pages=pages, profile=profile):
-                changed.append(path)
+            try:
+                if renderer.render(f"pages/{template.name}", path, pages=pages, profile=profile):
+                    changed.append(path)
+            except TEMPLATE_ERRORS as error:
+                errors.append(f"templates/pages/{template.name}{_template_line(error)}: {type(error).__name__}: {error}")
         _drop_orphans(project, modules, changed)
     except OSError as error:
         unwritable = unwritable or explain(error, "write", project.root)

@@ -204,5 +204,5 @@ def test_closing_page_quotes_the_measured_numbers(report) -> None:
         share = class_conditioned.metrics[f"on_target_gamma_{gamma:g}"]
         assert f"at \\(\\gamma = {gamma:g}\\)" in page and f"{share * 100:.0f}%" in page
     time_conditioned = next(r for r in results_for(report, "2.2"))
-    assert f"labelled {time_conditioned.metrics['histogram_samples']} unconditional samples" in page
+    assert f"of {time_conditioned.metrics['score_samples']} unconditional\nsamples" in page
     assert "[credits](credits.md)" in page and "[Part A overview](overview-part-a.md)" in page
