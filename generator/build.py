@@ -1,25 +1,21 @@
-"""Compute one result: discover the sections, stage a result, run its compute function, commit it with its provenance."""
+"""Around a computation: discover the sections, turn a planned result into a work unit, commit what a worker computed."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
-import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from generator.config import Project
-from generator.context import Context, Reporter, input_problem
+from generator.context import input_problem
 from generator.diffusion.backends import BACKENDS
-from generator.files import FileSystemError, sha256_path
+from generator.files import sha256_path, write_atomic
 from generator.plan import Item
 from generator.section import DiscoveryError, SectionModule, discover
 from generator.store import ResultKey, ResultStore
-
-LIBRARIES = ("torch", "diffusers", "transformers", "numpy")
+from generator.work import Computed, WorkUnit
 
 
 def load_sections(project: Project) -> list[SectionModule]:
@@ -50,120 +46,70 @@ def git_commit(root: Path) -> str:
     return commit + ("+dirty" if dirty.stdout.strip() else "")
 
 
-def library_versions() -> dict[str, str]:
-    versions = {}
-    for name in LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
-@dataclass
-class Outcome:
-    item: Item
-    ok: bool
-    seconds: float
-    error: str = ""
-    log: Path | None = None  # where the traceback of a failed compute went
-
-
-def run_item(project: Project, item: Item, items: dict[ResultKey, Item], reporter: Reporter, log_path: Callable[[], Path]) -> Outcome:
-    """Compute one result into staging and commit it; on failure keep the last good result. The caller holds its lock."""
+def unit_for(project: Project, item: Item) -> WorkUnit:
+    """The work unit of a planned result: paths as strings, the spec as the data the fingerprint holds."""
     store = ResultStore(project.cache_dir, project.artifacts_dir, project.root)
     key = item.key
-    started = time.perf_counter()
-    try:
-        out_dir, artifact_dir = store.stage(key)
-    except FileSystemError as error:
-        return _failed(store, item, str(error), None, started)
-    ctx = _context(project, item, items, reporter, store, out_dir, artifact_dir)
-    try:
-        item.module.compute(ctx)
-    except KeyboardInterrupt:
-        store.abort(key)
-        raise
-    except Exception as error:  # noqa: BLE001 - a section may fail any way; the build goes on
-        store.abort(key)
-        path = log_path()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "a", encoding="utf-8") as log:
-                log.write(f"=== {key} failed at {time.strftime('%Y-%m-%d %H:%M:%S')}\n{traceback.format_exc()}\n")
-        except OSError:
-            path = None
-        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        return _failed(store, item, f"{type(error).__name__}: {message}" if message else type(error).__name__, path, started)
-    seconds = time.perf_counter() - started
-    try:
-        manifest = _manifest(project, item, ctx, out_dir, artifact_dir, seconds)
-        store.commit(key, manifest, manifest["artifacts"])
-    except (FileSystemError, OSError) as error:
-        store.abort(key)
-        return _failed(store, item, str(error), None, started)
-    item.manifest, item.reasons = manifest, []
-    import shutil
-
-    shutil.rmtree(ctx.work_dir, ignore_errors=True)
-    return Outcome(item, True, seconds)
-
-
-def _failed(store: ResultStore, item: Item, error: str, log: Path | None, started: float) -> Outcome:
-    store.record_failure(item.key, error, log)
-    return Outcome(item, False, time.perf_counter() - started, error, log)
-
-
-def _context(project: Project, item: Item, items: dict[ResultKey, Item], reporter: Reporter, store: ResultStore, out_dir: Path, artifact_dir: Path) -> Context:
-    key = item.key
-    backend_loader = None
+    upstream = {k.section: str(store.artifact_folder(k)) for k in item.upstream}
+    config, backend_upstream = None, {}
     if key.backend:
         config = project.backend_config(key.backend)
         config.setdefault("embeddings_cache_dir", str(project.artifacts_dir / ".embeddings"))
-        backend_loader = lambda: _load_backend(key, items, store, config)  # noqa: E731
-    upstream = {ResultKey.parse(k).section: store.artifact_folder(ResultKey.parse(k)) for k in item.inputs["upstream"]}
-    return Context(
-        section=item.module.spec,
-        profile=key.profile,
-        backend_name=key.backend,
-        backend_loader=backend_loader,
-        prompts=item.inputs["spec"]["prompts"],
-        root=project.root,
-        out_dir=out_dir,
-        artifact_dir=artifact_dir,
-        work_dir=store.work_folder(key, item.fingerprint),
+        # The backend's own upstream (the mnist UNet) at this profile, also for sections that only use its schedule.
+        backend_upstream = {s: str(store.artifact_folder(ResultKey(s, None, key.profile))) for s in BACKENDS[key.backend].upstream}
+    return WorkUnit(
+        key=key,
+        title=item.module.spec.title,
+        root=str(project.root),
+        section_path=str(item.module.path),
+        fingerprint=item.fingerprint,
+        inputs=item.inputs,
+        reasons=tuple(item.reasons) if item.manifest else ("never computed",),
+        backend_config=config,
         upstream_artifacts=upstream,
-        reporter=reporter,
+        backend_upstream=backend_upstream,
+        work_dir=str(store.work_folder(key, item.fingerprint)),
     )
 
 
-def _manifest(project: Project, item: Item, ctx: Context, out_dir: Path, artifact_dir: Path, seconds: float) -> dict:
+def manifest(project: Project, unit: WorkUnit, computed: Computed, out_dir: Path, artifact_dir: Path) -> dict:
     """What was computed, from what, and where: the manifest, with the size and SHA-256 of every file it lists."""
-    key, spec = item.key, item.module.spec
-    figures = [{**figure, "bytes": (out_dir / figure["file"]).stat().st_size, "sha256": sha256_path(out_dir / figure["file"])} for figure in ctx.figures]
-    artifacts = [{"name": name, "bytes": (artifact_dir / name).stat().st_size, "sha256": sha256_path(artifact_dir / name)} for name in ctx.artifacts]
-    backend = ctx._backend.describe() if ctx._backend is not None and hasattr(ctx._backend, "describe") else {}
+    key = unit.key
+    figures = [{**figure, "bytes": (out_dir / figure["file"]).stat().st_size, "sha256": sha256_path(out_dir / figure["file"])} for figure in computed.figures]
+    artifacts = [{"name": name, "bytes": (artifact_dir / name).stat().st_size, "sha256": sha256_path(artifact_dir / name)} for name in computed.artifacts]
     return {
         "section": key.section,
-        "title": spec.title,
+        "title": unit.title,
         "backend": key.backend,
         "profile": key.profile,
-        "fingerprint": item.fingerprint,
-        "inputs": item.inputs,
+        "fingerprint": unit.fingerprint,
+        "inputs": unit.inputs,
         "figures": figures,
-        "metrics": ctx.metrics,
-        "notes": ctx.notes,
+        "metrics": computed.metrics,
+        "notes": computed.notes,
         "artifacts": artifacts,
-        "seconds": round(seconds, 3),
+        "seconds": round(computed.seconds, 3),
         "provenance": {
             "computed_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-            "device": _device_name(),
-            "backend": _portable(backend, project.root),
-            "libraries": library_versions(),
+            "device": computed.device,
+            "backend": _portable(computed.backend, project.root),
+            "libraries": computed.libraries,
             "git_commit": git_commit(project.root),
-            "seeds": list(spec.seeds),
+            "seeds": list(unit.inputs["spec"]["seeds"]),
         },
     }
+
+
+def commit(project: Project, store: ResultStore, unit: WorkUnit, computed: Computed, out_dir: Path, artifact_dir: Path) -> dict:
+    """Write what a remote worker sent back into staging, then commit the result with its manifest. Holds the lock."""
+    for kind, folder in (("figures", out_dir), ("artifacts", artifact_dir)):
+        for name, data in computed.files.get(kind, {}).items():
+            folder.mkdir(parents=True, exist_ok=True)
+            write_atomic(folder / name, data)
+    record = manifest(project, unit, computed, out_dir, artifact_dir)
+    store.commit(unit.key, record, record["artifacts"])
+    shutil.rmtree(unit.work_dir, ignore_errors=True)  # a finished result drops its checkpoints
+    return record
 
 
 def _portable(value: Any, root: Path) -> Any:
@@ -176,20 +122,3 @@ def _portable(value: Any, root: Path) -> Any:
     if isinstance(value, (list, tuple)):
         return [_portable(v, root) for v in value]
     return value
-
-
-def _load_backend(key: ResultKey, items: dict[ResultKey, Item], store: ResultStore, config: dict) -> Any:
-    info = BACKENDS[key.backend]
-    upstream = {k.section: store.artifact_folder(k) for k in items if k.section in info.upstream and k.profile == key.profile and k.backend is None}
-    return info.load(config, upstream)
-
-
-def _device_name() -> str:
-    import sys
-
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        return f"cuda ({torch.cuda.get_device_name(0)})"
-    import platform
-
-    return f"cpu ({platform.machine()}, {os.cpu_count()} cores)"

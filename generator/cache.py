@@ -5,12 +5,12 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-from collections.abc import Iterator
-from functools import cache
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from generator.files import write_atomic
+from generator.files import StatCache, write_atomic
+from generator.store import ResultKey
 
 
 def canonical_json(value: Any) -> str:
@@ -30,11 +30,6 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@cache
-def sha256_file(path: Path) -> str:
-    return sha256_bytes(Path(path).read_bytes())
-
-
 # ---------------------------------------------------------------- code closure
 
 
@@ -49,23 +44,22 @@ def _statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
 
 
 class ParseMemo:
-    """What parsing a source file tells (its imports, its hash without the spec), kept on disk by the file's
-    SHA-256, so a no-op build parses nothing: the same bytes always parse the same."""
+    """What parsing a source file tells (its imports, its hash without the spec), by the file's SHA-256, so a no-op
+    build parses nothing: the same bytes always parse the same. The caller loads and saves it; planning only reads
+    and adds entries, and a long-lived process (`gen serve`) sees an edited file as new bytes."""
 
-    def __init__(self) -> None:
-        self.path: Path | None = None
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
         self.entries: dict[str, Any] = {}
         self.dirty = False
+        if path is not None:
+            try:
+                self.entries = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                self.entries = {}
 
-    def load(self, path: Path) -> None:
-        self.path, self.dirty = path, False
-        try:
-            self.entries = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            self.entries = {}
-
-    def get(self, kind: str, source: Path, compute: Any) -> Any:
-        key = f"{kind}:{sha256_file(source)}"
+    def get(self, kind: str, digest: str, compute: Callable[[], Any]) -> Any:
+        key = f"{kind}:{digest}"
         if key not in self.entries:
             self.entries[key], self.dirty = compute(), True
         return self.entries[key]
@@ -81,16 +75,8 @@ class ParseMemo:
         self.dirty = False
 
 
-PARSE_MEMO = ParseMemo()
-
-
-@cache
-def _imported_modules(path: Path) -> frozenset[str]:
+def _scan_imports(path: Path) -> list[str]:
     """Every module name an `import` statement in the file names, at any depth (static, no import)."""
-    return frozenset(PARSE_MEMO.get("imports", path, lambda: sorted(_scan_imports(path))))
-
-
-def _scan_imports(path: Path) -> set[str]:
     tree = ast.parse(path.read_bytes(), filename=str(path))
     names: set[str] = set()
     for node in _statements(tree.body):
@@ -99,13 +85,12 @@ def _scan_imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
             names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return names
+    return sorted(names)
 
 
-@cache
-def _module_file(root: Path, name: str) -> Path | None:
-    parts = name.split(".")
-    candidate = root.joinpath(*parts)
+def module_file(root: Path, name: str) -> Path | None:
+    """The project file of a dotted module name, if the project has it."""
+    candidate = root.joinpath(*name.split("."))
     if candidate.with_suffix(".py").is_file():
         return candidate.with_suffix(".py")
     if (candidate / "__init__.py").is_file():
@@ -113,13 +98,8 @@ def _module_file(root: Path, name: str) -> Path | None:
     return None
 
 
-@cache
-def _code_hash_without_spec(path: Path) -> str:
-    """The section module's hash leaving out `SECTION = ...`: the spec is fingerprinted field by field."""
-    return PARSE_MEMO.get("without-spec", path, lambda: _hash_without_spec(path))
-
-
 def _hash_without_spec(path: Path) -> str:
+    """The section module's hash leaving out `SECTION = ...`: the spec is fingerprinted field by field."""
     tree = ast.parse(path.read_bytes(), filename=str(path))
     tree.body = [
         node for node in tree.body
@@ -128,35 +108,48 @@ def _hash_without_spec(path: Path) -> str:
     return sha256_bytes(ast.unparse(tree).encode())
 
 
-@cache
-def _project_imports(root: Path, path: Path, packages: tuple[str, ...]) -> tuple[Path, ...]:
-    """The project files that importing `path` runs directly (`import a.b.c` runs a/__init__, a/b/__init__, a/b/c)."""
-    found: dict[Path, None] = {}
-    for name in sorted(_imported_modules(path)):
-        parts = name.split(".")
-        if parts[0] not in packages:
-            continue
-        for depth in range(1, len(parts) + 1):
-            module = _module_file(root, ".".join(parts[:depth]))
-            if module is not None:
-                found[module] = None
-    return tuple(found)
+class CodeIndex:
+    """Project files by content: their SHA-256 (through the stat cache), their project imports, a section's hash
+    without its spec. One index serves one plan, so a file is hashed and parsed at most once per plan."""
 
+    def __init__(self, root: Path, packages: tuple[str, ...], hashes: StatCache, parsed: ParseMemo):
+        self.root, self.packages, self.hashes, self.parsed = root.resolve(), packages, hashes, parsed
+        self._digests: dict[Path, str] = {}
+        self._imports: dict[Path, tuple[Path, ...]] = {}
 
-def code_closure(root: Path, module_path: Path, packages: tuple[str, ...]) -> dict[str, str]:
-    """The section module and every project module it imports, transitively: {relative path: sha256}."""
-    root = root.resolve()
-    module_path = module_path.resolve()
-    seen: dict[str, str] = {}
-    pending = [module_path]
-    while pending:
-        path = pending.pop()
-        rel = path.relative_to(root).as_posix()
-        if rel in seen:
-            continue
-        seen[rel] = _code_hash_without_spec(path) if path == module_path else sha256_file(path)
-        pending.extend(_project_imports(root, path, packages))
-    return dict(sorted(seen.items()))
+    def sha256(self, path: Path) -> str:
+        if path not in self._digests:
+            self._digests[path] = self.hashes.sha256(path, path.stat())
+        return self._digests[path]
+
+    def imports(self, path: Path) -> tuple[Path, ...]:
+        """The project files that importing `path` runs directly (`import a.b.c` runs a/__init__, a/b/__init__, a/b/c)."""
+        if path not in self._imports:
+            found: dict[Path, None] = {}
+            for name in self.parsed.get("imports", self.sha256(path), lambda: _scan_imports(path)):
+                parts = name.split(".")
+                if parts[0] not in self.packages:
+                    continue
+                for depth in range(1, len(parts) + 1):
+                    module = module_file(self.root, ".".join(parts[:depth]))
+                    if module is not None:
+                        found[module] = None
+            self._imports[path] = tuple(found)
+        return self._imports[path]
+
+    def closure(self, module_path: Path) -> dict[str, str]:
+        """The section module and every project module it imports, transitively: {relative path: sha256}."""
+        module_path = module_path.resolve()
+        seen: dict[str, str] = {}
+        pending = [module_path]
+        while pending:
+            path = pending.pop()
+            rel = path.relative_to(self.root).as_posix()
+            if rel in seen:
+                continue
+            seen[rel] = self.parsed.get("without-spec", self.sha256(path), lambda p=path: _hash_without_spec(p)) if path == module_path else self.sha256(path)
+            pending.extend(self.imports(path))
+        return dict(sorted(seen.items()))
 
 
 # ---------------------------------------------------------------- reasons
@@ -197,5 +190,5 @@ def stale_reasons(recorded: dict, current: dict) -> list[str]:
     old_up, new_up = recorded.get("upstream", {}), current["upstream"]
     for key in sorted(set(old_up) | set(new_up)):
         if old_up.get(key) != new_up.get(key):
-            reasons.append(f"upstream: {key.split('/')[0]}")
+            reasons.append(f"upstream: {ResultKey.parse(key).section}")
     return reasons

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from generator.files import StatCache
 from generator.section import Section
 
 T = TypeVar("T")
@@ -60,16 +61,15 @@ def resolve_input(value: str, root: Path) -> Path:
     return path if path.is_absolute() else root / path
 
 
-def input_hash(value: str, root: Path) -> str:
+def input_hash(value: str, root: Path, hashes: StatCache) -> str:
     """The SHA-256 of a spec input's bytes, for the fingerprint ("missing" when it cannot be read)."""
-    from generator.cache import sha256_file
-
     try:
         if value == "dataset:mnist":  # four IDX files (or the bundled subset), hashed once and then trusted by size and mtime
             from generator.mnist.source import dataset_identity
 
             return dataset_identity(root)
-        return sha256_file(resolve_input(value, root))
+        path = resolve_input(value, root)
+        return hashes.sha256(path, path.stat())
     except (OSError, ValueError):
         return "missing"
 

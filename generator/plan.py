@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
+from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
-from generator.cache import canonical_json, code_closure, sha256_bytes, stale_reasons
+from generator.cache import CodeIndex, ParseMemo, canonical_json, sha256_bytes, stale_reasons
 from generator.config import Project
 from generator.context import input_hash
 from generator.diffusion.backends import BACKENDS
 from generator.files import StatCache, check_files
-from generator.section import PROFILES, SectionModule, id_key
+from generator.section import PROFILES, DiscoveryError, SectionModule, id_key
 from generator.store import ResultKey, ResultStore
 
 
@@ -20,16 +21,17 @@ class UsageError(ValueError):
     """Bad command-line input: an unknown section id, backend or profile."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Item:
-    """One (section, backend, profile) result: what it depends on now and what the cache holds."""
+    """One (section, backend, profile) result: what it depends on now and what the cache holds. A value: planning
+    makes it, selecting makes changed copies, nothing mutates it."""
 
     module: SectionModule
     key: ResultKey
     inputs: dict[str, Any]
     fingerprint: str
     manifest: dict | None
-    reasons: list[str] = field(default_factory=list)
+    reasons: tuple[str, ...] = ()
     skip: str | None = None  # why the backend cannot run here
     explicit_backend: bool = False
     # The more thorough profile whose fresh result stands in for this one (a default build does not compute it).
@@ -43,8 +45,12 @@ class Item:
 
     @property
     def label(self) -> str:
-        backend = f" · {self.key.backend}" if self.key.backend else ""
-        return f"{self.key.section}{backend}"
+        return self.key.label
+
+    @property
+    def upstream(self) -> list[ResultKey]:
+        """The results it reads, as keys."""
+        return [ResultKey.parse(k) for k in self.inputs["upstream"]]
 
 
 @dataclass
@@ -128,69 +134,91 @@ class Plan:
         return max(existing, key=lambda i: i.manifest.get("provenance", {}).get("computed_at", ""), default=None)
 
 
-def plan(project: Project, modules: list[SectionModule], choice: Choice, hashes: StatCache) -> Plan:
-    """Every result of the chosen profile and backends with why it is stale, and every other cached result of theirs."""
+def plan(project: Project, modules: list[SectionModule], choice: Choice, hashes: StatCache, parsed: ParseMemo | None = None) -> Plan:
+    """Every result of the chosen profile and backends with why it is stale, and every other cached result of theirs.
+
+    Pure but for reading files: the caller owns the stat cache and the parse memo (and saves them if it wants)."""
     store = ResultStore(project.cache_dir, project.artifacts_dir, project.root)
+    code = CodeIndex(project.root, project.code_packages, hashes, parsed if parsed is not None else ParseMemo())
     by_id = {m.spec.id: m for m in modules}
-    items: dict[ResultKey, Item] = {}
+    graph: dict[ResultKey, tuple[SectionModule, list[ResultKey]]] = {}
 
-    def add(module: SectionModule, backend: str | None, profile: str) -> Item:
+    def add(module: SectionModule, backend: str | None, profile: str) -> None:
         key = ResultKey(module.spec.id, backend, profile)
-        if key in items:
-            return items[key]
-        ups = [add(by_id[k.section], k.backend, profile) for k in upstream_keys(module, backend, profile, by_id)]
-        spec = module.spec
-        inputs = _roundtrip({
-            "spec": {
-                "params": spec.params_for(profile),
-                "prompts": list(spec.prompts.get(backend, [])) if backend else [],
-                "seeds": list(spec.seeds),
-                "profile": profile,
-                "inputs": {name: {"path": value, "sha256": input_hash(value, project.root)} for name, value in spec.inputs_for(backend).items()},
-            },
-            "code": code_closure(project.root, module.path, project.code_packages),
-            "backend": {"name": backend, **BACKENDS[backend].identity(project.backend_config(backend))} if backend else {},
-            "upstream": {str(up.key): up.fingerprint for up in ups},
-        })
-        manifest = store.manifest(key)
-        item = Item(module, key, inputs, sha256_bytes(canonical_json(inputs).encode()), manifest)
-        if manifest is not None:
-            if manifest.get("fingerprint") != item.fingerprint:
-                item.reasons = stale_reasons(manifest.get("inputs", {}), inputs) or ["fingerprint changed"]
-            else:
-                item.reasons = check_files(store.folder(key), manifest.get("figures", []), "file", hashes)
-        items[key] = item
-        return item
+        if key not in graph:
+            graph[key] = (module, upstream_keys(module, backend, profile, by_id))
+            for up in graph[key][1]:
+                add(by_id[up.section], up.backend, profile)
 
-    scope = []
+    scope_keys = []
     for module in sorted(modules, key=lambda m: id_key(m.spec.id)):
         for backend in section_backends(module):
             if backend is None or backend in choice.backends:
-                item = add(module, backend, choice.profile)
-                _mark_unavailable(item, project, by_id, choice)
-                scope.append(item)
+                add(module, backend, choice.profile)
+                scope_keys.append(ResultKey(module.spec.id, backend, choice.profile))
             # Pages show the default backends' results too, and the most thorough fresh result of each.
             shown = backend is None or backend in choice.backends or BACKENDS[backend].default
             for profile in PROFILES:
                 if shown and store.has_manifest(ResultKey(module.spec.id, backend, profile)):
                     add(module, backend, profile)
-    if not choice.explicit_profile:
-        for item in scope:
-            higher = PROFILES[PROFILES.index(item.key.profile) + 1:]
-            fresh = [p for p in higher if (other := items.get(ResultKey(item.key.section, item.key.backend, p))) and other.state == "fresh"]
-            item.frozen = fresh[-1] if fresh else None
+    items: dict[ResultKey, Item] = {}
+    for key in dependency_order({key: ups for key, (_, ups) in graph.items()}):
+        module, ups = graph[key]
+        items[key] = _item(project, store, code, hashes, module, key, {str(up): items[up].fingerprint for up in ups})
+    scope = []
+    for key in scope_keys:
+        higher = [] if choice.explicit_profile else PROFILES[PROFILES.index(key.profile) + 1:]
+        fresh = [p for p in higher if (other := items.get(ResultKey(key.section, key.backend, p))) and other.state == "fresh"]
+        items[key] = replace(items[key], skip=_unavailable(items[key], project, by_id), explicit_backend=choice.explicit_backends, frozen=fresh[-1] if fresh else None)
+        scope.append(items[key])
     return Plan(choice.profile, items, scope)
 
 
-def _mark_unavailable(item: Item, project: Project, by_id: dict[str, SectionModule], choice: Choice) -> None:
+def dependency_order(graph: dict[ResultKey, list[ResultKey]]) -> list[ResultKey]:
+    """Every key after the keys it reads (graphlib); a cycle is one sentence naming it."""
+    try:
+        return list(TopologicalSorter(graph).static_order())
+    except CycleError as error:
+        cycle = " → ".join(k.label for k in reversed(error.args[1]))
+        raise DiscoveryError(f"upstream: dependency cycle {cycle}") from None
+
+
+def _item(project: Project, store: ResultStore, code: CodeIndex, hashes: StatCache, module: SectionModule, key: ResultKey, upstream: dict[str, str]) -> Item:
+    """The result's inputs now, its fingerprint, and why its cached result (if any) is stale."""
+    spec, backend, profile = module.spec, key.backend, key.profile
+    inputs = _roundtrip({
+        "spec": {
+            "params": spec.params_for(profile),
+            "prompts": list(spec.prompts.get(backend, [])) if backend else [],
+            "seeds": list(spec.seeds),
+            "profile": profile,
+            "inputs": {name: {"path": value, "sha256": input_hash(value, project.root, hashes)} for name, value in spec.inputs_for(backend).items()},
+        },
+        "code": code.closure(module.path),
+        "backend": {"name": backend, **BACKENDS[backend].identity(project.backend_config(backend))} if backend else {},
+        "upstream": upstream,
+    })
+    fingerprint = sha256_bytes(canonical_json(inputs).encode())
+    manifest = store.manifest(key)
+    reasons: list[str] = []
+    if manifest is not None:
+        if manifest.get("fingerprint") != fingerprint:
+            reasons = stale_reasons(manifest.get("inputs", {}), inputs) or ["fingerprint changed"]
+        else:
+            reasons = check_files(store.folder(key), manifest.get("figures", []), "file", hashes)
+    return Item(module, key, inputs, fingerprint, manifest, tuple(reasons))
+
+
+def _unavailable(item: Item, project: Project, by_id: dict[str, SectionModule]) -> str | None:
+    """Why the item's backend cannot run here (None when it can)."""
     backend, spec = item.key.backend, item.module.spec
     if not backend:
-        return
-    item.skip = BACKENDS[backend].unavailable(spec.uses_model, project.backend_config(backend))
+        return None
+    skip = BACKENDS[backend].unavailable(spec.uses_model, project.backend_config(backend))
     lacking = [u for u in BACKENDS[backend].upstream if u not in by_id] if spec.uses_model else []
-    if lacking and item.skip is None:
-        item.skip = f"the {backend} backend reads section {', '.join(lacking)}, which this project does not have"
-    item.explicit_backend = choice.explicit_backends
+    if lacking and skip is None:
+        skip = f"the {backend} backend reads section {', '.join(lacking)}, which this project does not have"
+    return skip
 
 
 def _roundtrip(value: Any) -> Any:
@@ -199,30 +227,29 @@ def _roundtrip(value: Any) -> Any:
 
 
 def select(plan: Plan, sections: Sequence[str], project: Project, hashes: StatCache, force: bool = False) -> list[Item]:
-    """The items to compute: the stale, unfrozen ones of `sections` (all when empty), plus the upstream results they
-    read that are stale or whose artifacts (never committed) are missing or damaged here."""
+    """The items to compute, upstream first: the stale (or, with `force`, all), unfrozen ones of `sections` (all when
+    empty), plus the upstream results they read that are stale or whose artifacts (never committed) are missing or
+    damaged here. Returns copies whose reasons say why; the plan is left as it was."""
     store = ResultStore(project.cache_dir, project.artifacts_dir, project.root)
     chosen = [i for i in plan.scope if (not sections or i.key.section in sections) and not i.frozen]
-    if force:
-        for item in chosen:
-            item.reasons = item.reasons or ["--force"]
     needed: dict[ResultKey, Item] = {}
 
-    def need(item: Item) -> None:
-        for up_key in item.inputs["upstream"]:
-            upstream = plan.items[ResultKey.parse(up_key)]
-            if upstream.state == "fresh" and item.state != "fresh":
+    def need(item: Item, reasons: tuple[str, ...]) -> None:
+        if item.key in needed:
+            return
+        for up_key in item.upstream:
+            upstream = plan.items[up_key]
+            up_reasons = upstream.reasons
+            if upstream.state == "fresh" and (reasons or item.state != "fresh"):
                 recorded = upstream.manifest.get("artifacts", [])
-                problems = check_files(store.artifact_folder(upstream.key), recorded, "name", hashes)
-                upstream.reasons = [f"artifact {problem}" for problem in problems]
-            need(upstream)
-        if item.state != "fresh":
-            needed.setdefault(item.key, item)
+                up_reasons = tuple(f"artifact {p}" for p in check_files(store.artifact_folder(up_key), recorded, "name", hashes))
+            need(upstream, up_reasons)
+        if reasons or item.manifest is None:
+            needed[item.key] = replace(item, reasons=reasons)
 
     for item in chosen:
-        need(item)
-    order = list(plan.items)
-    return sorted(needed.values(), key=lambda i: order.index(i.key))
+        need(item, item.reasons or (("--force",) if force else ()))
+    return [needed[k] for k in plan.items if k in needed]
 
 
 def still_needed(item: Item, project: Project, hashes: StatCache) -> bool:
@@ -233,7 +260,4 @@ def still_needed(item: Item, project: Project, hashes: StatCache) -> bool:
         return True
     if check_files(store.folder(item.key), manifest.get("figures", []), "file", hashes):
         return True
-    if check_files(store.artifact_folder(item.key), manifest.get("artifacts", []), "name", hashes):
-        return True
-    item.manifest, item.reasons = manifest, []
-    return False
+    return bool(check_files(store.artifact_folder(item.key), manifest.get("artifacts", []), "name", hashes))

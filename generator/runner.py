@@ -1,62 +1,145 @@
-"""The build as the user sees it: the first line, progress bars, failures, the summary; and `gen serve`."""
+"""The build as the user sees it: the first line, a progress bar per running result, failures, the summary.
+
+The console only listens to the scheduler's events; planning is in plan.py, computing in scheduler.py and the
+workers, pages and the site in publish.py.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
-from generator.build import Outcome, run_item
-from generator.cache import PARSE_MEMO
+from generator.cache import ParseMemo
 from generator.config import Project
-from generator.context import Reporter
 from generator.files import FileSystemError, StatCache
-from generator.plan import Choice, Item, Plan, plan, select, still_needed
+from generator.plan import Choice, Item, plan, select
 from generator.publish import PageError, SiteError, build_site, render_pages
+from generator.scheduler import Event, Scheduler, WorkerHandle
 from generator.store import LockBusy, ResultKey, ResultStore
 
 
-class RichReporter(Reporter):
-    """A bar per section; each step of the section resets it with its own description and total."""
+class ConsoleListener:
+    """Shows the scheduler's events: a bar per running result, whose steps reset it; a line per failure."""
 
-    def __init__(self, progress: Progress, item: Item):
+    def __init__(self, progress: Progress):
         self.progress = progress
-        self.prefix = escape(f"{item.label} · {item.module.spec.title}")
-        self.task = progress.add_task(self.prefix, total=None)
+        self.tasks: dict[ResultKey, TaskID] = {}
+        self.titles: dict[ResultKey, str] = {}
+        self.computed = 0
+        self.taken: set[ResultKey] = set()  # fresh: another build committed it while this one waited
+        self.failures: list[str] = []
 
-    def step(self, description: str, total: int | None) -> None:
-        self.progress.reset(self.task, total=total, description=f"{self.prefix} · {description}")
+    def prefix(self, key: ResultKey) -> str:
+        return escape(f"{key.label} · {self.titles.get(key, '')}")
 
-    def advance(self, amount: int = 1) -> None:
-        self.progress.advance(self.task, amount)
+    def __call__(self, event: Event) -> None:
+        key, console = event.key, self.progress.console
+        if event.title:
+            self.titles[key] = event.title
+        if event.kind == "started":
+            console.print(f"[bold]{escape(event.label)}[/] {escape(event.title)}: {escape(event.description)}")
+            self.tasks[key] = self.progress.add_task(self.prefix(key), total=None)
+        elif event.kind == "progress" and key in self.tasks:
+            if event.advance:
+                self.progress.advance(self.tasks[key], event.advance)
+            else:
+                self.progress.reset(self.tasks[key], total=event.total, description=f"{self.prefix(key)} · {escape(event.description)}")
+        elif event.kind == "log":
+            console.print(f"  {escape(event.message)}")
+        elif event.kind == "done":
+            self.computed += event.computed
+            if not event.computed:
+                self.taken.add(key)
+            self._finish(key, True)
+        elif event.kind == "failed":
+            self._finish(key, False)
+            if event.message == "an upstream section failed":
+                self.failures.append(f"{event.label}: upstream failed")
+                console.print(f"[red]✗ {escape(event.label)} {escape(event.title)}:[/] an upstream section failed")
+            else:
+                self.failures.append(f"{event.label} failed")
+                where = f" (traceback: {event.log})" if event.log else ""
+                console.print(f"[red]✗ {escape(event.label)} {escape(event.title)} failed:[/] {escape(event.message)}{escape(where)}")
 
-    def log(self, message: str) -> None:
-        self.progress.console.print(f"  {message}")
-
-    def finish(self, ok: bool) -> None:
-        mark = "[green]✓[/]" if ok else "[red]✗[/]"
+    def _finish(self, key: ResultKey, ok: bool) -> None:
+        task = self.tasks.pop(key, None)
+        if task is None:
+            return
         if ok:  # a finished bar is full, even for a step whose total was unknown
-            done = max(next(t for t in self.progress.tasks if t.id == self.task).completed, 1)
-            self.progress.update(self.task, total=done, completed=done)
-        self.progress.update(self.task, description=f"{mark} {self.prefix}")
-        self.progress.stop_task(self.task)
+            done = max(next(t for t in self.progress.tasks if t.id == task).completed, 1)
+            self.progress.update(task, total=done, completed=done)
+        self.progress.update(task, description=("[green]✓[/] " if ok else "[red]✗[/] ") + self.prefix(key))
+        self.progress.stop_task(task)
 
 
-def run_build(project: Project, modules: list, choice: Choice, *, sections: Sequence[str], force: bool, dry_run: bool, site: bool, console: Console, started: float) -> int:
-    """Plan, compute, render and publish; returns the exit code (0 ok, 1 a section or the site failed)."""
-    console.print(f"gen build · profile [bold]{choice.profile}[/] ({escape(choice.profile_why)}) · backends [bold]{', '.join(choice.backends)}[/] ({escape(choice.backends_why)})")
+def run_build(project: Project, modules: list, choice: Choice, *, sections: Sequence[str], force: bool, dry_run: bool, site: bool, console: Console,
+              started: float, compute: bool = True, jobs: int = 1, executor: str = "local", address: str | None = None,
+              workers: list[WorkerHandle] | None = None, site_in_process: bool = False) -> int:
+    """Plan, compute, render and publish; returns the exit code (0 ok, 1 a section or the site failed).
+
+    `workers`: warm workers to compute on (gen serve keeps one); otherwise `jobs` of `executor` are opened for this build."""
+    console.print(f"gen build · profile [bold]{choice.profile}[/] ({escape(choice.profile_why)}) · backends [bold]{', '.join(choice.backends)}[/] ({escape(choice.backends_why)})"
+                  + ("" if compute else " · --no-compute: pages from the cache"))
     store = ResultStore(project.cache_dir, project.artifacts_dir, project.root)
-    hashes = load_memos(project)
-    unrecovered = {} if dry_run else _recover_leftovers(store, console)
-    failures = [f"{_parse(str(key))} leftovers" for key in unrecovered]  # the readers of such a result do not run
-    the_plan = plan(project, modules, choice, hashes)
-    todo = select(the_plan, sections, project, hashes, force=force)
+    hashes, parsed = StatCache(project.artifacts_dir / ".stat-cache.json"), ParseMemo(project.artifacts_dir / ".parse-memo.json")
+    unrecovered = _recover_leftovers(store, console) if compute and not dry_run else {}
+    failures = [f"{key.label} leftovers" for key in unrecovered]  # the readers of such a result do not run
+    the_plan = plan(project, modules, choice, hashes, parsed)
     in_scope = [i for i in the_plan.scope if not sections or i.key.section in sections]
-    runnable = []
+    frozen = [i for i in in_scope if i.frozen]
+    runnable: list[Item] = []
+    selected: set[ResultKey] = set()  # chosen to compute (stale or forced): not fresh, unless another build made them so
+    if compute:
+        todo = select(the_plan, sections, project, hashes, force=force)
+        selected = {item.key for item in todo}
+        runnable, skip_failures = _runnable(todo, set(unrecovered), console)
+        failures += skip_failures
+    if frozen:
+        console.print(f"[dim]– frozen: {escape(', '.join(f'{i.label} ({i.frozen})' for i in frozen))}; --profile {choice.profile} computes them anyway[/]")
+    if dry_run:
+        for item in runnable:
+            console.print(escape(f"  would compute {item.label} {item.module.spec.title} [{item.key.profile}]: {'; '.join(item.reasons) or 'never computed'}"))
+        console.print(f"plan: {len(runnable)} to compute, {sum(i.state == 'fresh' and not i.frozen for i in in_scope)} fresh (dry run: nothing computed)")
+        return 0
+    computed = 0
+    if runnable:
+        computed, taken, compute_failures = _compute(project, runnable, set(unrecovered), hashes, console, workers, jobs, executor, address)
+        failures += compute_failures
+        selected -= taken
+        the_plan = plan(project, modules, choice, hashes, parsed)  # what the cache holds now, for the pages
+    try:
+        changed = render_pages(project, modules, the_plan, choice.backends)
+    except PageError as error:
+        failures.append("pages")
+        console.print(f"[red]✗ a page failed to render:[/] {escape(str(error))}")
+        changed = []
+    site_note = "site skipped (--no-site)"
+    if site:
+        try:
+            ran = build_site(project, in_process=site_in_process)
+            site_note = f"site: {project.site_dir / 'index.html'}" + ("" if ran else " (unchanged)")
+        except SiteError as error:
+            failures.append("site")
+            console.print(f"[red]✗ {escape(str(error))}[/]")
+            site_note = "site: failed"
+    parsed.save()
+    hashes.save()
+    in_scope = [i for i in the_plan.scope if not sections or i.key.section in sections]
+    fresh = sum(1 for i in in_scope if i.state == "fresh" and not i.frozen and i.key not in selected)
+    summary = f"computed {computed} · fresh {fresh}" + (f" · frozen {len(frozen)}" if frozen else "")
+    summary += f" · failed {len(failures)} · pages changed {len(changed)} · {time.perf_counter() - started:.2f} s · {site_note}"
+    console.print(("[red]" if failures else "[green]") + escape(summary) + "[/]")
+    return 1 if failures else 0
+
+
+def _runnable(todo: list[Item], unrecovered: set[ResultKey], console: Console) -> tuple[list[Item], list[str]]:
+    """The items that can run here; those whose backend cannot are skipped with one line (a failure when named)."""
+    runnable, failures = [], []
     skipped: dict[tuple[str, str], list[str]] = {}
     for item in todo:
         if item.skip:
@@ -69,16 +152,15 @@ def run_build(project: Project, modules: list, choice: Choice, *, sections: Sequ
             runnable.append(item)
     for (backend, reason), section_ids in skipped.items():
         console.print(f"[dim]– skipped {backend} for {', '.join(section_ids)}: {escape(reason)}[/]")
-    frozen = [i for i in in_scope if i.frozen]
-    if frozen:
-        console.print(f"[dim]– frozen: {escape(', '.join(f'{i.label} ({i.frozen})' for i in frozen))}; --profile {choice.profile} computes them anyway[/]")
-    if dry_run:
-        for item in runnable:
-            why = "; ".join(item.reasons) if item.manifest else "never computed"
-            console.print(escape(f"  would compute {item.label} {item.module.spec.title} [{item.key.profile}]: {why}"))
-        console.print(f"plan: {len(runnable)} to compute, {sum(i.state == 'fresh' and not i.frozen for i in in_scope)} fresh (dry run: nothing computed)")
-        return 0
-    computed = 0
+    return runnable, failures
+
+
+def _compute(project: Project, runnable: list[Item], unrecovered: set[ResultKey], hashes: StatCache, console: Console,
+             workers: list[WorkerHandle] | None, jobs: int, executor: str, address: str | None) -> tuple[int, set[ResultKey], list[str]]:
+    """Run the scheduler on the workers with a console listener: how many it computed, which another build
+    computed meanwhile, the failures."""
+    from generator.executors import open_workers
+
     log_file: list[Path] = []
 
     def log_path() -> Path:
@@ -86,57 +168,11 @@ def run_build(project: Project, modules: list, choice: Choice, *, sections: Sequ
             log_file.append(project.logs_dir / f"gen-build-{time.strftime('%Y%m%d-%H%M%S')}.log")
         return log_file[0]
 
-    if runnable:
-        columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=console, transient=False) as progress:
-            for item in runnable:
-                if any(f.startswith(f"{_parse(u)} ") for u in item.inputs["upstream"] for f in failures):
-                    failures.append(f"{item.label}: upstream failed")
-                    console.print(f"[red]✗ {item.label} {escape(item.module.spec.title)}:[/] an upstream section failed")
-                    continue
-                reporter = RichReporter(progress, item)
-                outcome = _run_locked(project, store, item, the_plan, reporter, hashes, log_path)
-                reporter.finish(outcome is None or outcome.ok)
-                if outcome is None:
-                    continue
-                if outcome.ok:
-                    computed += 1
-                else:
-                    failures.append(f"{item.label} failed")
-                    where = f" (traceback: {outcome.log})" if outcome.log else ""
-                    console.print(f"[red]✗ {item.label} {escape(item.module.spec.title)} failed:[/] {escape(outcome.error)}{escape(where)}")
-    try:
-        changed = render_pages(project, modules, the_plan, choice.backends)
-    except PageError as error:
-        failures.append("pages")
-        console.print(f"[red]✗ a page failed to render:[/] {escape(str(error))}")
-        changed = []
-    site_note = "site skipped (--no-site)"
-    if site:
-        try:
-            ran = build_site(project)
-            site_note = f"site: {project.site_dir / 'index.html'}" + ("" if ran else " (unchanged)")
-        except SiteError as error:
-            failures.append("site")
-            console.print(f"[red]✗ {escape(str(error))}[/]")
-            site_note = "site: failed"
-    save_memos(hashes)
-    fresh = sum(1 for i in in_scope if i.state == "fresh" and not i.frozen) - computed
-    summary = f"computed {computed} · fresh {max(fresh, 0)}" + (f" · frozen {len(frozen)}" if frozen else "")
-    summary += f" · failed {len(failures)} · pages changed {len(changed)} · {time.perf_counter() - started:.2f} s · {site_note}"
-    console.print(("[red]" if failures else "[green]") + escape(summary) + "[/]")
-    return 1 if failures else 0
-
-
-def load_memos(project: Project) -> StatCache:
-    """The on-disk memos a build and `gen status` read: parsed modules and file hashes by stat."""
-    PARSE_MEMO.load(project.artifacts_dir / ".parse-memo.json")
-    return StatCache(project.artifacts_dir / ".stat-cache.json")
-
-
-def save_memos(hashes: StatCache) -> None:
-    PARSE_MEMO.save()
-    hashes.save()
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress, open_workers(project, jobs, executor, address, workers) as pool:
+        listener = ConsoleListener(progress)
+        Scheduler(project, pool, listener, hashes, log_path).run(runnable, failed=unrecovered)
+    return listener.computed, listener.taken, listener.failures
 
 
 def _recover_leftovers(store: ResultStore, console: Console) -> dict[ResultKey, str]:
@@ -153,75 +189,3 @@ def _recover_leftovers(store: ResultStore, console: Console) -> dict[ResultKey, 
             unrecovered[key] = str(error)
             console.print(f"[red]✗ {escape(str(key))}:[/] {escape(str(error))}")
     return unrecovered
-
-
-def _run_locked(project: Project, store: ResultStore, item: Item, the_plan: Plan, reporter: RichReporter, hashes: StatCache, log_path: Callable[[], Path]) -> Outcome | None:
-    """Compute one result holding its lock; None when another build made it fresh while this one waited."""
-
-    def on_wait() -> None:
-        reporter.log(escape(f"{item.label} [{item.key.profile}]: another build is computing it; waiting for it to finish"))
-
-    try:
-        with store.lock(item.key, on_wait=on_wait):
-            if not still_needed(item, project, hashes):
-                reporter.log(escape(f"{item.label} [{item.key.profile}]: fresh, computed by the other build"))
-                return None
-            why = "; ".join(item.reasons) if item.manifest else "never computed"
-            reporter.log(f"[bold]{escape(item.label)}[/] {escape(item.module.spec.title)}: {escape(why)}")
-            return run_item(project, item, the_plan.items, reporter, log_path)
-    except FileSystemError as error:
-        return Outcome(item, False, 0.0, str(error))
-
-
-def _parse(key: str) -> str:
-    section, backend, _ = key.split("/")
-    return section if backend == "none" else f"{section} · {backend}"
-
-
-def _watched(project: Project) -> dict[Path, int]:
-    """Files whose edits trigger a rebuild: sections, templates, hand-written docs, the generator itself."""
-    stamps = {}
-    generated = {project.docs_dir / "index.md", project.docs_dir / "part-a", project.docs_dir / "part-b"}
-    for folder in (project.sections_dir, project.templates_dir, project.docs_dir, project.root / "generator"):
-        for path in folder.rglob("*"):
-            if path.is_file() and not any(g == path or g in path.parents for g in generated) and "__pycache__" not in path.parts:
-                stamps[path] = path.stat().st_mtime_ns
-    return stamps
-
-
-def serve_forever(project: Project, *, port: int, profile: str | None, backends: Sequence[str], interval: float, console: Console) -> None:
-    """Serve site/ on 127.0.0.1 and rebuild (stale sections, pages, site) whenever a watched file changes."""
-    import functools
-    import http.server
-    import subprocess
-    import sys
-    import threading
-
-    def rebuild() -> None:
-        # A fresh process, so edited project modules are imported anew.
-        command = [sys.executable, "-m", "generator.cli", "build"]
-        command += ["--profile", profile] if profile else []
-        for name in backends:
-            command += ["--backend", name]
-        subprocess.run(command, cwd=project.root)
-
-    rebuild()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(project.site_dir))
-    http.server.ThreadingHTTPServer.allow_reuse_address = True
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    console.print(f"serving {project.site_dir} at http://127.0.0.1:{port}/ (Ctrl+C stops)")
-    seen = _watched(project)
-    try:
-        while True:
-            time.sleep(interval)
-            now = _watched(project)
-            if now != seen:
-                changed = sorted({p for p in set(now) | set(seen) if now.get(p) != seen.get(p)})
-                console.print(f"changed: {', '.join(str(p.relative_to(project.root)) for p in changed[:5])}")
-                rebuild()
-                seen = _watched(project)
-    except KeyboardInterrupt:
-        console.print("stopped")
-    finally:
-        server.shutdown()

@@ -42,6 +42,11 @@ class ResultKey:
     def __str__(self) -> str:
         return "/".join(self.parts)
 
+    @property
+    def label(self) -> str:
+        """The result as the console names it: `2.3` or `1.8 · mnist`."""
+        return f"{self.section} · {self.backend}" if self.backend else self.section
+
     @classmethod
     def parse(cls, text: str) -> ResultKey:
         """The inverse of str(key): `2.3/none/quick`."""

@@ -1,0 +1,144 @@
+"""Warm worker processes: each runs a `Worker` in a process of its own and computes the units it is sent.
+
+The process stays up between units and between builds of `gen serve`, so torch, diffusers and loaded backends stay
+warm; a section that raises is reported and the process goes on. A process that dies (killed, out of memory) or
+whose engine modules changed is started anew for the next unit.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import subprocess
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from generator.context import Reporter
+from generator.work import Computed, WorkFailed, WorkUnit
+
+
+def gpu_assignments(jobs: int) -> list[dict[str, str]]:
+    """Each worker's environment: on a machine with several GPUs, a GPU of its own (CUDA_VISIBLE_DEVICES); on a CPU,
+    an equal share of the cores, so N workers do not each start a thread per core."""
+    gpus = visible_gpus()
+    if len(gpus) > 1:
+        return [{"CUDA_VISIBLE_DEVICES": gpus[n % len(gpus)]} for n in range(jobs)]
+    if gpus or "OMP_NUM_THREADS" in os.environ:
+        return [{} for _ in range(jobs)]
+    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    return [{"OMP_NUM_THREADS": threads} for _ in range(jobs)]
+
+
+def visible_gpus() -> list[str]:
+    """The NVIDIA GPUs this process may use, by index, without importing torch."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [g for g in listed.split(",") if g.strip() and g.strip() != "-1"]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(n) for n, line in enumerate(line for line in out.splitlines() if line.startswith("GPU "))]
+
+
+class _PipeReporter(Reporter):
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def step(self, description: str, total: int | None) -> None:
+        self.conn.send(("step", description, total))
+
+    def advance(self, amount: int = 1) -> None:
+        self.conn.send(("advance", amount))
+
+    def log(self, message: str) -> None:
+        self.conn.send(("log", message))
+
+
+def _serve(conn: Connection, root: str, packages: tuple[str, ...], env: dict[str, str]) -> None:
+    """The worker process: compute each unit it receives until told to stop (None) or its engine changed."""
+    os.environ.update(env)
+    from generator.worker import EngineChanged, Worker
+
+    worker = Worker(Path(root), packages)
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, KeyboardInterrupt):
+            return
+        if message is None:
+            return
+        unit, out_dir, artifact_dir = message
+        try:
+            computed = worker.compute(unit, Path(out_dir), Path(artifact_dir), _PipeReporter(conn))
+        except WorkFailed as failure:
+            conn.send(("failed", failure.error, failure.traceback_text))
+            continue
+        except EngineChanged as change:
+            conn.send(("restart", str(change)))
+            return
+        conn.send(("done", computed))
+
+
+class ProcessWorker:
+    """The scheduler's handle on one warm worker process (started on first use, and again after it died)."""
+
+    def __init__(self, root: Path, packages: tuple[str, ...], env: dict[str, str] | None = None):
+        self.root, self.packages, self.env = str(root), packages, dict(env or {})
+        self._process: Any = None
+        self._conn: Connection | None = None
+
+    def start(self) -> None:
+        """Start the process now (it imports only the engine; torch loads with the first unit that needs it)."""
+        if self._process is not None and self._process.is_alive():
+            return
+        context = multiprocessing.get_context("spawn")  # fork would copy this process's threads and locks
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_serve, args=(child, self.root, self.packages, self.env), daemon=True)
+        self._process.start()
+        child.close()
+
+    def compute(self, unit: WorkUnit, out_dir: Path, artifact_dir: Path, reporter: Reporter) -> Computed:
+        for _ in range(2):  # a second time only after the process restarted for changed engine modules
+            self.start()
+            self._conn.send((unit, str(out_dir), str(artifact_dir)))
+            while True:
+                try:
+                    message = self._conn.recv()
+                except EOFError:
+                    self._process.join(timeout=5)
+                    code = self._process.exitcode
+                    self._process = None
+                    raise WorkFailed(f"the worker process died (exit code {code})", f"worker process for {unit.key} exited with {code}\n") from None
+                kind = message[0]
+                if kind == "step":
+                    reporter.step(message[1], message[2])
+                elif kind == "advance":
+                    reporter.advance(message[1])
+                elif kind == "log":
+                    reporter.log(message[1])
+                elif kind == "done":
+                    return message[1]
+                elif kind == "failed":
+                    raise WorkFailed(message[1], message[2])
+                else:  # restart
+                    self._process.join(timeout=30)
+                    self._process = None
+                    break
+        raise WorkFailed("the worker process could not load the changed engine modules", "")
+
+    def close(self) -> None:
+        if self._process is None:
+            return
+        try:
+            self._conn.send(None)
+        except OSError:
+            pass
+        self._process.join(timeout=10)
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process = None
