@@ -59,16 +59,29 @@ def build(
     profile: str | None = ProfileOpt,
     backend: list[str] | None = BackendOpt,
     no_site: bool = typer.Option(False, "--no-site", help="Render the pages but skip MkDocs."),
+    no_compute: bool = typer.Option(False, "--no-compute", help="Compute nothing: render the pages from what is cached and publish the site (imports no torch)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Compute independent results in parallel on N warm workers (each its own GPU where there are several)."),
+    executor: str = typer.Option("local", "--executor", help="local (this machine) or ray (a Ray cluster; pip install -e '.[ray]')."),
+    address: str | None = typer.Option(None, "--address", help="With --executor ray: the cluster's address (default: RAY_ADDRESS, else a local Ray)."),
 ) -> None:
     """Compute what is stale, render the pages into docs/ and publish the site into site/."""
+    from generator.executors import EXECUTORS, ExecutorError
     from generator.runner import run_build
 
+    if executor not in EXECUTORS:
+        _fail(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
+    if address and executor != "ray":
+        _fail("--address names a Ray cluster; add --executor ray")
     project, modules = _load(section)
     try:
         choice = choose(project, profile, backend or [])
     except UsageError as error:
         _fail(str(error))
-    code = run_build(project, modules, choice, sections=section or [], force=force, dry_run=dry_run, site=not no_site, console=console, started=STARTED)
+    try:
+        code = run_build(project, modules, choice, sections=section or [], force=force, dry_run=dry_run, site=not no_site, console=console, started=STARTED,
+                         compute=not no_compute, jobs=jobs, executor=executor, address=address)
+    except ExecutorError as error:
+        _fail(str(error))
     raise typer.Exit(code)
 
 
@@ -80,7 +93,7 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list, one object per result."),
 ) -> None:
     """Show every result: fresh, stale, missing or frozen, and why. Reads only: never writes, renames or deletes."""
-    from generator.cache import PARSE_MEMO
+    from generator.cache import ParseMemo
     from generator.files import StatCache
 
     project, modules = _load(section)
@@ -88,8 +101,8 @@ def status(
         choice = choose(project, profile, backend or [])
     except UsageError as error:
         _fail(str(error))
-    PARSE_MEMO.load(project.artifacts_dir / ".parse-memo.json")
-    the_plan = plan(project, modules, choice, StatCache(project.artifacts_dir / ".stat-cache.json"))
+    # Status only reads: the memos are used, never saved.
+    the_plan = plan(project, modules, choice, StatCache(project.artifacts_dir / ".stat-cache.json"), ParseMemo(project.artifacts_dir / ".parse-memo.json"))
     rows = [_status_row(i, the_plan) for i in the_plan.scope if not section or i.key.section in section]
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
@@ -177,17 +190,16 @@ def serve(
     port: int = typer.Option(8000, help="Port on localhost."),
     profile: str | None = ProfileOpt,
     backend: list[str] | None = BackendOpt,
-    interval: float = typer.Option(1.0, help="Seconds between checks for edited sections, templates and docs."),
 ) -> None:
-    """Serve site/ on localhost and rebuild what changed when a section, template or docs page is edited."""
-    from generator.runner import serve_forever
+    """Serve site/ on localhost; on every edit, rebuild what changed on a warm worker and reload the open page."""
+    from generator.serve import serve_forever
 
     project, _ = _load(None)
     try:
         choose(project, profile, backend or [])
     except UsageError as error:
         _fail(str(error))
-    serve_forever(project, port=port, profile=profile, backends=backend or [], interval=interval, console=console)
+    serve_forever(project, port=port, profile=profile, backends=backend or [], console=console)
 
 
 def main() -> None:

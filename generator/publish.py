@@ -135,10 +135,11 @@ class SiteError(RuntimeError):
     """`mkdocs build` failed; the message carries its last lines."""
 
 
-def build_site(project: Project, force: bool = False) -> bool:
+def build_site(project: Project, force: bool = False, in_process: bool = False) -> bool:
     """Run `mkdocs build --strict` into site/ unless nothing it reads changed; True when it ran.
 
-    One build publishes at a time (a lock in artifacts/.locks/): mkdocs clears site/ before it writes it.
+    One build publishes at a time (a lock in artifacts/.locks/): mkdocs clears site/ before it writes it. `in_process`
+    (gen serve) runs MkDocs in this process, which keeps it imported from one rebuild to the next.
     """
     if not force and _published(project, site_inputs_digest(project)):
         return False
@@ -151,15 +152,31 @@ def build_site(project: Project, force: bool = False) -> bool:
             digest = site_inputs_digest(project)  # another build may have published these very inputs meanwhile
             if not force and _published(project, digest):
                 return False
-            command = [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", str(project.site_dir)]
-            result = subprocess.run(command, cwd=project.root, capture_output=True, text=True)
-            if result.returncode != 0:
-                tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-12:])
-                raise SiteError(f"mkdocs build failed:\n{tail}")
+            if in_process:
+                _mkdocs_here(project)
+            else:
+                command = [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", str(project.site_dir)]
+                result = subprocess.run(command, cwd=project.root, capture_output=True, text=True)
+                if result.returncode != 0:
+                    tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-12:])
+                    raise SiteError(f"mkdocs build failed:\n{tail}")
             write_if_changed(project.site_dir / SITE_STAMP, digest.encode())
     except OSError as error:
         raise SiteError(explain(error, "write", project.root)) from None
     return True
+
+
+def _mkdocs_here(project: Project) -> None:
+    """`mkdocs build --strict` without a new process; its warnings fail it, as on the command line."""
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+    from mkdocs.exceptions import MkDocsException
+
+    try:
+        config = load_config(str(project.root / "mkdocs.yml"), site_dir=str(project.site_dir), strict=True)
+        build(config)
+    except (MkDocsException, SystemExit) as error:
+        raise SiteError(f"mkdocs build failed: {error}") from None
 
 
 def _published(project: Project, digest: str) -> bool:

@@ -220,7 +220,7 @@ def test_serve_serves_the_site_and_rebuilds_an_edited_page(project):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "generator.cli", "serve", "--port", str(port), "--interval", "0.3"],
+    server = subprocess.Popen([sys.executable, "-m", "generator.cli", "serve", "--port", str(port)],
                               cwd=project.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def page() -> str:
