@@ -175,12 +175,22 @@ def plan(project: Project, modules: list[SectionModule], choice: Choice, hashes:
 
 
 def dependency_order(graph: dict[ResultKey, list[ResultKey]]) -> list[ResultKey]:
-    """Every key after the keys it reads (graphlib); a cycle is one sentence naming it."""
+    """Every key after the keys it reads, otherwise in id order (graphlib); a cycle is one sentence naming it."""
+    sorter = TopologicalSorter(graph)
     try:
-        return list(TopologicalSorter(graph).static_order())
+        sorter.prepare()
     except CycleError as error:
         cycle = " → ".join(k.label for k in reversed(error.args[1]))
         raise DiscoveryError(f"upstream: dependency cycle {cycle}") from None
+    order: list[ResultKey] = []
+    ready: set[ResultKey] = set()
+    while sorter.is_active():
+        ready.update(sorter.get_ready())
+        key = min(ready, key=lambda k: (id_key(k.section), k.backend or "", PROFILES.index(k.profile)))
+        ready.remove(key)
+        order.append(key)
+        sorter.done(key)
+    return order
 
 
 def _item(project: Project, store: ResultStore, code: CodeIndex, hashes: StatCache, module: SectionModule, key: ResultKey, upstream: dict[str, str]) -> Item:

@@ -37,8 +37,8 @@ class Worker:
         if str(self.root) not in sys.path:
             sys.path.insert(0, str(self.root))
         self._backends: dict[str, Any] = {}
-        # What the engine itself imported: these are never imported anew inside this process.
-        self._engine = {name for name in sys.modules if self._project_file(name)}
+        # gen's modules loaded before the first unit are the engine this worker runs on: never imported anew in it.
+        self._engine = {name for name in sys.modules if name.split(".")[0] == "generator" and self._project_file(name)}
         self._imported: dict[str, str] = {name: self._digest(name) for name in self._engine}
 
     # ------------------------------------------------------------ module freshness
