@@ -24,10 +24,6 @@ from generator.work import Computed, WorkFailed, WorkUnit
 LIBRARIES = ("torch", "diffusers", "transformers", "numpy")
 
 
-class EngineChanged(Exception):
-    """A module the worker itself runs on changed: only a new worker process imports it anew."""
-
-
 class Worker:
     """Computes work units in this process, warm: see the module's docstring."""
 
@@ -57,14 +53,17 @@ class Worker:
         except OSError:
             return ""
 
+    def engine_changed(self) -> list[str]:
+        """The engine modules whose files changed since this worker loaded them: only a new process can use them."""
+        return sorted(name for name in self._engine if self._digest(name) != self._imported[name])
+
     def refresh(self) -> list[str]:
-        """Forget the project modules whose files changed, and every project module that imports one of them."""
+        """Forget the project modules whose files changed, and every project module that imports one of them
+        (the engine's own modules stay as loaded: see `engine_changed`)."""
         project = {name for name in sys.modules if self._project_file(name)}
         for name in project - set(self._imported):
             self._imported[name] = self._digest(name)
-        changed = {name for name in project if self._digest(name) != self._imported[name]}
-        if changed & self._engine:
-            raise EngineChanged(", ".join(sorted(changed & self._engine)))
+        changed = {name for name in project - self._engine if self._digest(name) != self._imported[name]}
         stale = set(changed)
         while True:  # a module that imported a stale one holds its old objects: it goes too
             more = {name for name in project - stale - self._engine if _imports_any(sys.modules[name], stale)}

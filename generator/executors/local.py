@@ -62,7 +62,7 @@ class _PipeReporter(Reporter):
 def _serve(conn: Connection, root: str, packages: tuple[str, ...], env: dict[str, str]) -> None:
     """The worker process: compute each unit it receives until told to stop (None) or its engine changed."""
     os.environ.update(env)
-    from generator.worker import EngineChanged, Worker
+    from generator.worker import Worker
 
     worker = Worker(Path(root), packages)
     while True:
@@ -72,15 +72,16 @@ def _serve(conn: Connection, root: str, packages: tuple[str, ...], env: dict[str
             return
         if message is None:
             return
+        changed = worker.engine_changed()
+        if changed:  # gen's own code was edited: a new process imports it (the driver sends the unit again)
+            conn.send(("restart", ", ".join(changed)))
+            return
         unit, out_dir, artifact_dir = message
         try:
             computed = worker.compute(unit, Path(out_dir), Path(artifact_dir), _PipeReporter(conn))
         except WorkFailed as failure:
             conn.send(("failed", failure.error, failure.traceback_text))
             continue
-        except EngineChanged as change:
-            conn.send(("restart", str(change)))
-            return
         conn.send(("done", computed))
 
 
