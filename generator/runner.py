@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -19,8 +20,10 @@ from generator.config import Project
 from generator.files import FileSystemError, StatCache
 from generator.plan import Choice, Item, plan, select
 from generator.publish import PageError, SiteError, build_site, render_pages
-from generator.scheduler import Event, Scheduler, WorkerHandle
 from generator.store import LockBusy, ResultKey, ResultStore
+
+if TYPE_CHECKING:  # a no-op build never loads the scheduler
+    from generator.scheduler import Event, WorkerHandle
 
 
 class ConsoleListener:
@@ -160,6 +163,7 @@ def _compute(project: Project, runnable: list[Item], unrecovered: set[ResultKey]
     """Run the scheduler on the workers with a console listener: how many it computed, which another build
     computed meanwhile, the failures."""
     from generator.executors import open_workers
+    from generator.scheduler import Scheduler
 
     log_file: list[Path] = []
 
