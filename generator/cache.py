@@ -116,6 +116,7 @@ class CodeIndex:
         self.root, self.packages, self.hashes, self.parsed = root.resolve(), packages, hashes, parsed
         self._digests: dict[Path, str] = {}
         self._imports: dict[Path, tuple[Path, ...]] = {}
+        self._files: dict[str, Path | None] = {}
 
     def sha256(self, path: Path) -> str:
         if path not in self._digests:
@@ -131,7 +132,10 @@ class CodeIndex:
                 if parts[0] not in self.packages:
                     continue
                 for depth in range(1, len(parts) + 1):
-                    module = module_file(self.root, ".".join(parts[:depth]))
+                    dotted = ".".join(parts[:depth])
+                    if dotted not in self._files:
+                        self._files[dotted] = module_file(self.root, dotted)
+                    module = self._files[dotted]
                     if module is not None:
                         found[module] = None
             self._imports[path] = tuple(found)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from markupsafe import Markup
 
@@ -166,14 +167,49 @@ def build_site(project: Project, force: bool = False, in_process: bool = False) 
     return True
 
 
+class _CompiledTemplates:
+    """Jinja bytecode kept in memory between in-process MkDocs builds: compiling the theme's templates anew is most
+    of a rebuild. Buckets are keyed by each template's source checksum, so an edited template compiles again."""
+
+    def __init__(self) -> None:
+        import jinja2
+
+        class Cache(jinja2.BytecodeCache):
+            def __init__(self) -> None:
+                self.code: dict[str, bytes] = {}
+
+            def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+                if bucket.key in self.code:
+                    bucket.bytecode_from_string(self.code[bucket.key])
+
+            def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+                self.code[bucket.key] = bucket.bytecode_to_string()
+
+        self.cache = Cache()
+
+    def around(self, get_env: Any) -> Any:
+        def get_env_with_cache() -> Any:
+            env = get_env()
+            env.bytecode_cache = self.cache
+            return env
+
+        return get_env_with_cache
+
+
+_COMPILED: list[_CompiledTemplates] = []
+
+
 def _mkdocs_here(project: Project) -> None:
     """`mkdocs build --strict` without a new process; its warnings fail it, as on the command line."""
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
     from mkdocs.exceptions import MkDocsException
 
+    if not _COMPILED:
+        _COMPILED.append(_CompiledTemplates())
     try:
         config = load_config(str(project.root / "mkdocs.yml"), site_dir=str(project.site_dir), strict=True)
+        config.theme.get_env = _COMPILED[0].around(config.theme.get_env)
         build(config)
     except (MkDocsException, SystemExit) as error:
         raise SiteError(f"mkdocs build failed: {error}") from None
