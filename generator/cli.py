@@ -72,6 +72,11 @@ def build(
         _fail(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
     if address and executor != "ray":
         _fail("--address names a Ray cluster; add --executor ray")
+    if executor == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            _fail("--executor ray needs Ray: pip install -e '.[ray]'")
     project, modules = _load(section)
     try:
         choice = choose(project, profile, backend or [])

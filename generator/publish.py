@@ -35,7 +35,7 @@ def page_results(project: Project, module: SectionModule, the_plan: Plan, backen
     for backend in shown:
         item = the_plan.shown(spec.id, backend)
         manifest = item.manifest if item else None
-        url = f"../figures/{spec.id}/{backend or 'none'}/{manifest['profile']}" if manifest else ""
+        url = f"../figures/{ResultKey(spec.id, backend, manifest['profile'])}" if manifest else ""
         hint = f"gen build --section {spec.id}" + (f" --backend {backend}" if backend else "")
         failure = store.failure(ResultKey(spec.id, backend, the_plan.profile))
         result = make_result(backend, BACKENDS[backend].label if backend else "", manifest, url, hint)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -164,6 +165,10 @@ def serve_forever(project: Project, *, port: int, profile: str | None, backends:
             if not changed:
                 continue
             console.print(f"changed: {escape(', '.join(str(p.relative_to(project.root)) for p in changed[:5]))}")
+            running = {Path(m.__file__).resolve() for m in list(sys.modules.values()) if getattr(m, "__file__", None)}
+            mine = [p for p in changed if p.resolve() in running and p.suffix == ".py" and "sections" not in p.parts]
+            if mine:  # the worker restarts for them; this process plans and renders with what it loaded
+                console.print(f"[yellow]gen's own code changed ({escape(', '.join(p.name for p in mine))}): restart gen serve to plan and render with it[/]")
             rebuild()
             builds.finished()
     except KeyboardInterrupt:

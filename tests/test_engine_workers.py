@@ -167,3 +167,24 @@ def test_jobs_are_bit_identical_to_one_job_on_real_sections(tmp_path):
     two.gen(*args, "--jobs", "2", timeout=600)
     a, b = figures(one.root), figures(two.root)
     assert a and a == b
+
+
+def test_each_worker_gets_its_own_gpu_on_a_machine_with_several_and_a_share_of_the_cores_without(monkeypatch):
+    from generator.executors import local
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5")
+    assert local.gpu_assignments(3) == [{"CUDA_VISIBLE_DEVICES": "2"}, {"CUDA_VISIBLE_DEVICES": "5"}, {"CUDA_VISIBLE_DEVICES": "2"}]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(local.os, "cpu_count", lambda: 8)
+    assert local.gpu_assignments(2) == [{"OMP_NUM_THREADS": "4"}, {"OMP_NUM_THREADS": "4"}]
+
+
+def test_a_ray_actor_asks_for_the_gpus_its_backend_needs(project):
+    from generator.config import find_project
+    from generator.executors.ray import num_gpus
+
+    gen_project = find_project(project.root)
+    assert num_gpus(gen_project, "deepfloyd") == 1 and num_gpus(gen_project, "mnist") == 0 and num_gpus(gen_project, None) == 0
+    project.write("pyproject.toml", project.root.joinpath("pyproject.toml").read_text() + '\n[tool.gen.backend.mnist]\nnum_gpus = 0.5\n')
+    assert num_gpus(find_project(project.root), "mnist") == 0.5
