@@ -61,6 +61,9 @@ class _PipeReporter(Reporter):
 
 def _serve(conn: Connection, root: str, packages: tuple[str, ...], env: dict[str, str]) -> None:
     """The worker process: compute each unit it receives until told to stop (None) or its engine changed."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the driver's to handle: it aborts staging and stops us
     os.environ.update(env)
     from generator.worker import Worker
 
