@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import sys
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -111,8 +113,35 @@ def watched_folders(project: Project) -> list[Path]:
     return [f for f in dict.fromkeys([*folders, project.root / "generator"]) if f.is_dir()]
 
 
+def preview_folder() -> Path:
+    """A private folder for the preview site, in memory where the system has one: MkDocs empties and refills its
+    site folder on every build, which costs a third of a second on disk and a few milliseconds in /dev/shm."""
+    import tempfile
+
+    shm = Path("/dev/shm")
+    return Path(tempfile.mkdtemp(prefix="gen-serve-", dir=shm if shm.is_dir() and os.access(shm, os.W_OK) else None))
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # a terminated serve cleans up as one stopped with Ctrl+C
+
+
 def serve_forever(project: Project, *, port: int, profile: str | None, backends: Sequence[str], console: Console) -> None:
-    """Serve site/ on 127.0.0.1, rebuild on every edit on one warm worker, and reload the open page."""
+    """Serve a preview of the site on 127.0.0.1, rebuild on every edit on one warm worker, and reload the open page.
+
+    The preview is built into a temporary folder, as `mkdocs serve` does; site/ stays what `gen build` published."""
+    import shutil
+    import signal
+
+    signal.signal(signal.SIGTERM, _stop)
+    preview = preview_folder()
+    try:
+        _serve(replace(project, settings={**project.settings, "site_dir": str(preview)}), port=port, profile=profile, backends=backends, console=console)
+    finally:
+        shutil.rmtree(preview, ignore_errors=True)
+
+
+def _serve(project: Project, *, port: int, profile: str | None, backends: Sequence[str], console: Console) -> None:
     from watchdog.events import FileSystemEventHandler
     from watchdog.observers import Observer
 
@@ -132,7 +161,7 @@ def serve_forever(project: Project, *, port: int, profile: str | None, backends:
     http.server.ThreadingHTTPServer.daemon_threads = True
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    console.print(f"serving {project.site_dir} at http://127.0.0.1:{port}/ (Ctrl+C stops)")
+    console.print(f"serving a preview of the site at http://127.0.0.1:{port}/ (Ctrl+C stops)")
 
     generated = generated_paths(project)
     edits: list[Path] = []

@@ -6,13 +6,20 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from pathlib import Path
 
 from conftest import gen_env, section_source
 
 
+def previews() -> set[Path]:
+    return {*Path("/dev/shm").glob("gen-serve-*"), *Path(tempfile.gettempdir()).glob("gen-serve-*")}
+
+
 def test_serve_reloads_the_open_page_after_each_rebuild_and_a_failed_section_shows_its_error(project):
+    before = previews()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -43,7 +50,9 @@ def test_serve_reloads_the_open_page_after_each_rebuild_and_a_failed_section_sho
 
         seen = next_build()
         assert "EventSource" in first and "value = 2.0" in first
-        assert "EventSource" not in (project.root / "site/part-b/2.1/index.html").read_text()  # never in the published site
+        assert not (project.root / "site").exists()  # the preview is built elsewhere: site/ is what gen build publishes
+        [preview] = previews() - before
+        assert "EventSource" not in (preview / "part-b/2.1/index.html").read_text()  # the script is added as pages are served
         project.write("sections/b1.py", section_source("2.1", body="raise ValueError('broken on purpose')"))
         assert next_build() != seen
         broken = page()
@@ -55,3 +64,4 @@ def test_serve_reloads_the_open_page_after_each_rebuild_and_a_failed_section_sho
     finally:
         server.terminate()
         server.wait(timeout=20)
+    assert previews() == before, "a terminated gen serve removes its preview"
