@@ -61,7 +61,7 @@ class ConsoleListener:
             self._finish(key, True)
         elif event.kind == "failed":
             self._finish(key, False)
-            if event.message == "an upstream section failed":
+            if event.blocked:
                 self.failures.append(f"{event.label}: upstream failed")
                 console.print(f"[red]✗ {escape(event.label)} {escape(event.title)}:[/] an upstream section failed")
             else:

@@ -41,6 +41,7 @@ class Event:
     computed: bool = True  # done: False when another build committed it while this one waited
     seconds: float = 0.0
     log: Path | None = None  # failed: where the traceback went
+    blocked: bool = False  # failed: not run, because a result it reads failed
 
     @property
     def label(self) -> str:
@@ -99,7 +100,7 @@ class Scheduler:
             while ready and (idle or any(u in failed for u in by_key[ready[0]].upstream)):
                 item = by_key[ready.pop(0)]
                 if any(u in failed for u in item.upstream):
-                    results[item.key] = self._emit(Event("failed", item.key, item.module.spec.title, message="an upstream section failed"))
+                    results[item.key] = self._emit(Event("failed", item.key, item.module.spec.title, message="an upstream section failed", blocked=True))
                     failed.add(item.key)
                     sorter.done(item.key)
                     continue

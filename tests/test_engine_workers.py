@@ -78,7 +78,7 @@ def test_the_scheduler_emits_events_and_fails_the_readers_of_a_failed_result(pro
     assert kinds[:3] == [("queued", "2.1"), ("queued", "2.2"), ("queued", "2.3")]
     assert ("started", "2.1") in kinds and ("started", "2.2") not in kinds
     assert results[ResultKey("2.1", None, "quick")].message == "ValueError: bad input"
-    assert results[ResultKey("2.2", None, "quick")].message == "an upstream section failed"
+    assert results[ResultKey("2.2", None, "quick")].blocked and results[ResultKey("2.2", None, "quick")].message == "an upstream section failed"
     assert results[ResultKey("2.3", None, "quick")].kind == "done"
     assert "ValueError: bad input" in (project.root / "logs" / "test.log").read_text()
 
