@@ -36,13 +36,14 @@ def compute(ctx):
     from generator.mnist.estimators import sample_digits
     from generator.mnist.train import TrainConfig, train_class_conditioned
     from generator.mnist.unet import ClassConditionalUNet
-    from sections._mnist_training import load_data, train_with_progress, trajectory_recorder
+    from sections._mnist_training import draw_architecture, load_data, train_with_progress, trajectory_recorder
 
     p, seed = ctx.params, ctx.seeds[0]
     data = load_data(ctx)
     # SPEC: ExponentialLR with γ = 0.1^(1/epochs), so the learning rate falls tenfold over the run
     config = TrainConfig.from_params({**p, "lr_gamma": 0.1 ** (1.0 / p["epochs"])}, seed=seed)
     result = train_with_progress(ctx, train_class_conditioned, (data.train_images, data.train_labels), config, "‖ε − ε_θ(x_t, t, c)‖²")
+    draw_architecture(ctx, result.model)
     shutil.copyfile(checkpoint_path(ctx.work_dir, config.epochs), ctx.artifact("unet.safetensors"))
     classifier = load_model(ctx.upstream_artifact("2.0", "classifier.safetensors"))
     device = next(result.model.parameters()).device

@@ -32,14 +32,14 @@ def test_classifier_section_records_accuracy_reject_rate_and_saves_a_checkpoint(
 
 def test_single_step_denoiser_page_has_every_figure(smoke_site):
     m = manifest(smoke_site, "2.1")
-    assert names(m) == ["noising", "loss", "epoch 1", "out of distribution"]
+    assert names(m) == ["noising", "loss", "architecture", "epoch 1", "out of distribution"]
     assert m["metrics"]["final_loss"] > 0 and m["metrics"]["train_images"] == 128
     assert set(m["metrics"]) >= {f"ood_mse_sigma_{s}" for s in ("0", "0.2", "0.4", "0.5", "0.6", "0.8", "1")}
 
 
 def test_time_conditioned_page_has_grids_gif_and_what_the_samples_read_as(smoke_site):
     m = manifest(smoke_site, "2.2")
-    assert names(m) == ["loss", "epoch 1", "epoch 2", "trajectory", "histogram"]
+    assert names(m) == ["loss", "architecture", "epoch 1", "epoch 2", "trajectory", "histogram"]
     shares = sum(m["metrics"][f"share_{d}"] for d in range(10))
     assert 0.0 <= m["metrics"]["legible_share"] <= 1.0 and (abs(shares - 1.0) < 1e-6 or m["metrics"]["legible_share"] == 0.0)
     assert m["metrics"]["score_samples"] == 8
@@ -48,9 +48,17 @@ def test_time_conditioned_page_has_grids_gif_and_what_the_samples_read_as(smoke_
 
 def test_class_conditioned_page_has_sweep_grids_and_on_target_shares(smoke_site):
     m = manifest(smoke_site, "2.3")
-    assert names(m) == ["loss", "guidance 0", "guidance 5", "guidance 10", "epoch 2", "trajectory"]
+    assert names(m) == ["loss", "architecture", "guidance 0", "guidance 5", "guidance 10", "epoch 2", "trajectory"]
     assert all(0.0 <= m["metrics"][f"on_target_gamma_{g}"] <= 1.0 and m["metrics"][f"samples_gamma_{g}"] == 10 for g in ("0", "5", "10"))
     assert (smoke_site.root / "artifacts/2.3/none/smoke/unet.safetensors").is_file()
+
+
+def test_every_trained_unet_is_drawn_on_its_page(smoke_site):
+    for section in ("2.1", "2.2", "2.3"):
+        (figure,) = [f for f in manifest(smoke_site, section)["figures"] if f["name"] == "architecture"]
+        assert figure["caption"].startswith("the UNet of this section, D = 8: ConvBlock D × 28 × 28"), figure["caption"]
+        page = (smoke_site.root / f"docs/part-b/{section}.md").read_text()
+        assert figure["file"] in page and "records each block's output shape" in page, section
 
 
 def test_every_part_b_result_fingerprints_its_data(smoke_site):
