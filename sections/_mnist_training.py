@@ -28,6 +28,13 @@ def train_with_progress(ctx, train, inputs, config, loss_label, **options):
     return result
 
 
+def draw_architecture(ctx, model):
+    """The trained model's block diagram, read off the model itself by one forward pass (generator/mnist/diagram.py)."""
+    from generator.mnist.diagram import unet_diagram, unet_summary
+
+    ctx.svg("architecture", unet_diagram(model), "the UNet of this section, " + unet_summary(model))
+
+
 def trajectory_recorder(keep, every=10):
     """A sampling callback that keeps the first `keep` images of x every `every` steps and at the end, and those frames."""
     frames = []

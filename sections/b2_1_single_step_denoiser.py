@@ -27,7 +27,7 @@ def compute(ctx):
     from generator.mnist.checkpoint import checkpoint_path, load_weights
     from generator.mnist.train import TrainConfig, train_denoiser
     from generator.mnist.unet import UnconditionalUNet
-    from sections._mnist_training import load_data, train_with_progress
+    from sections._mnist_training import draw_architecture, load_data, train_with_progress
 
     p, seed = ctx.params, ctx.seeds[0]
     data = load_data(ctx)
@@ -41,6 +41,7 @@ def compute(ctx):
 
     config = TrainConfig.from_params(p, seed=seed)
     result = train_with_progress(ctx, train_denoiser, (data.train_images,), config, "L2 loss")
+    draw_architecture(ctx, result.model)
 
     # Test digits at the training σ after the sample epochs (SPEC: 1 and 5): input, noisy, output.
     noisy = digits + p["sigma"] * ctx.noise(seed + 1, digits.shape)

@@ -30,13 +30,14 @@ def compute(ctx):
     from generator.mnist.estimators import sample_digits
     from generator.mnist.train import TrainConfig, train_time_conditioned
     from generator.mnist.unet import TimeConditionalUNet
-    from sections._mnist_training import load_data, train_with_progress, trajectory_recorder
+    from sections._mnist_training import draw_architecture, load_data, train_with_progress, trajectory_recorder
 
     p, seed = ctx.params, ctx.seeds[0]
     data = load_data(ctx)
     # SPEC: ExponentialLR with γ = 0.1^(1/epochs), so the learning rate falls tenfold over the run
     config = TrainConfig.from_params({**p, "lr_gamma": 0.1 ** (1.0 / p["epochs"])}, seed=seed)
     result = train_with_progress(ctx, train_time_conditioned, (data.train_images,), config, "‖ε − ε_θ(x_t, t)‖²")
+    draw_architecture(ctx, result.model)
 
     # The final model's samples: scored, the last grid, and the denoising trajectory of the first few.
     record, frames = trajectory_recorder(p["gif_samples"])

@@ -32,14 +32,14 @@ def test_classifier_section_records_accuracy_reject_rate_and_saves_a_checkpoint(
 
 def test_single_step_denoiser_page_has_every_figure(smoke_site):
     m = manifest(smoke_site, "2.1")
-    assert names(m) == ["noising", "loss", "epoch 1", "out of distribution"]
+    assert names(m) == ["noising", "loss", "architecture", "epoch 1", "out of distribution"]
     assert m["metrics"]["final_loss"] > 0 and m["metrics"]["train_images"] == 128
     assert set(m["metrics"]) >= {f"ood_mse_sigma_{s}" for s in ("0", "0.2", "0.4", "0.5", "0.6", "0.8", "1")}
 
 
 def test_time_conditioned_page_has_grids_gif_and_what_the_samples_read_as(smoke_site):
     m = manifest(smoke_site, "2.2")
-    assert names(m) == ["loss", "epoch 1", "epoch 2", "trajectory", "histogram"]
+    assert names(m) == ["loss", "architecture", "epoch 1", "epoch 2", "trajectory", "histogram"]
     shares = sum(m["metrics"][f"share_{d}"] for d in range(10))
     assert 0.0 <= m["metrics"]["legible_share"] <= 1.0 and (abs(shares - 1.0) < 1e-6 or m["metrics"]["legible_share"] == 0.0)
     assert m["metrics"]["score_samples"] == 8
@@ -48,9 +48,31 @@ def test_time_conditioned_page_has_grids_gif_and_what_the_samples_read_as(smoke_
 
 def test_class_conditioned_page_has_sweep_grids_and_on_target_shares(smoke_site):
     m = manifest(smoke_site, "2.3")
-    assert names(m) == ["loss", "guidance 0", "guidance 5", "guidance 10", "epoch 2", "trajectory"]
+    assert names(m) == ["loss", "architecture", "guidance 0", "guidance 5", "guidance 10", "epoch 2", "trajectory"]
     assert all(0.0 <= m["metrics"][f"on_target_gamma_{g}"] <= 1.0 and m["metrics"][f"samples_gamma_{g}"] == 10 for g in ("0", "5", "10"))
     assert (smoke_site.root / "artifacts/2.3/none/smoke/unet.safetensors").is_file()
+
+
+def test_every_trained_unet_is_drawn_on_its_page(smoke_site):
+    for section in ("2.1", "2.2", "2.3"):
+        (figure,) = [f for f in manifest(smoke_site, section)["figures"] if f["name"] == "architecture"]
+        assert figure["caption"].startswith("the UNet of this section, D = 8: ConvBlock D × 28 × 28"), figure["caption"]
+        page = (smoke_site.root / f"docs/part-b/{section}.md").read_text()
+        assert figure["file"] in page and "records each block's output shape" in page, section
+
+
+def test_the_time_conditioned_page_names_the_digits_drawn_too_often_or_too_rarely(smoke_site):
+    metrics = manifest(smoke_site, "2.2")["metrics"]
+    page = (smoke_site.root / "docs/part-b/2.2.md").read_text()
+    over = [str(d) for d in range(10) if metrics[f"share_{d}"] > 0.15]
+    under = [str(d) for d in range(10) if metrics[f"share_{d}"] < 0.05]
+    if metrics["legible_share"] == 0:
+        assert "not even-handed" not in page and "between 5% and 15%" not in page
+    elif over or under:
+        sentence = page.split("This model is not even-handed yet: ", 1)[1].split(".", 1)[0]
+        assert (", ".join(over) in sentence) and (", ".join(under) in sentence) and ("more than 15%" in sentence) == bool(over), sentence
+    else:
+        assert "Every digit takes between 5% and 15% of the legible samples." in page
 
 
 def test_every_part_b_result_fingerprints_its_data(smoke_site):
@@ -106,3 +128,41 @@ def test_two_forced_rebuilds_give_byte_identical_artifacts_and_manifests(tmp_pat
     first, second = build(), build()
     assert sorted(first) == sorted(second) and any(name.endswith(".safetensors") for name in first)
     assert [name for name in first if first[name] != second[name]] == []
+
+
+def test_the_gpu_script_builds_part_b_and_packs_results_and_timings_without_diffusers(tmp_path):
+    """bench/gpu_part_b.sh on its CPU path (PROFILE=smoke): the four results, their timings, and a tarball to commit;
+    Part B must build where diffusers, transformers and MkDocs are missing (the GPU machine's image has none of them)."""
+    import shutil
+    import subprocess
+    import sys
+    import tarfile
+
+    from conftest import REPO, gen_env
+
+    (tmp_path / "report" / "bench").mkdir(parents=True)
+    copy = copy_project(tmp_path / "report")
+    shutil.copy2(REPO / "bench" / "gpu_part_b.sh", copy.root / "bench" / "gpu_part_b.sh")
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class Missing:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('diffusers', 'transformers', 'mkdocs'):\n"
+        "            raise ImportError(f'{name} is not installed on the GPU machine')\n"
+        "sys.meta_path.insert(0, Missing())\n"
+    )
+    out = tmp_path / "out"
+    env = {**gen_env(), "PROFILE": "smoke", "PYTHON": sys.executable, "PYTHONPATH": str(blocker), "OUT": str(out)}
+    run = subprocess.run(["bash", "bench/gpu_part_b.sh"], cwd=copy.root, env=env, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert sorted(path.name for path in out.iterdir()) == ["build.log", "device.txt", "part_b_smoke.tar.gz", "status.json", "timings.json"]
+    timings = json.loads((out / "timings.json").read_text())
+    assert list(timings) == ["2.0", "2.1", "2.2", "2.3"] and all(t["seconds"] > 0 for t in timings.values())
+    assert "test_accuracy" in timings["2.0"]["metrics"] and "on_target_gamma_5" in timings["2.3"]["metrics"]
+    assert {s["section"]: s["state"] for s in json.loads((out / "status.json").read_text())} == dict.fromkeys(timings, "fresh")
+    with tarfile.open(out / "part_b_smoke.tar.gz") as tar:
+        members = tar.getnames()
+    assert {f"cache/{s}/none/smoke/manifest.json" for s in timings} <= set(members) and all(m.startswith("cache/2.") for m in members)
+    assert "build wall time:" in (out / "build.log").read_text()
