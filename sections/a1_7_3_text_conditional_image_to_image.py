@@ -22,8 +22,8 @@ SECTION = Section(
     summary="SDEdit guided by a prompt: the test image towards “a rocket ship”, and two more.",
     # clip_x0: "none" (the formulas), "clip" or "dynamic" (IF's thresholding), as in 1.4
     # i_starts_28px: the MNIST UNet's schedule covers IF's grid only below t ≈ 900, so its sweep starts lower
-    # and is finer where the blend happens; blend_share: both digits count as visible at this probability or more
-    params={"stride": 30, "i_starts": [1, 3, 5, 7, 10, 20], "i_starts_28px": [5, 7, 9, 10, 11, 12, 14, 17, 20], "cfg_scale": 7.0, "clip_x0": "none", "blend_share": 0.1},
+    # and is finer where the blend happens
+    params={"stride": 30, "i_starts": [1, 3, 5, 7, 10, 20], "i_starts_28px": [5, 10, 12, 14, 15, 16, 17, 18, 19, 20], "cfg_scale": 7.0, "clip_x0": "none"},
     profiles={"smoke": {"stride": 330, "i_starts": [1, 2], "i_starts_28px": [1, 2]}},
     prompts={"deepfloyd": PHOTOS, "tiny": PHOTOS, "mnist": DIGITS},
     seeds=[BASE_SEED],
