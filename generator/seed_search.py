@@ -1,9 +1,18 @@
-"""Seed search: several candidate seeds per prompt, the page shows the chosen one and folds the rest."""
+"""Seed search: several candidate seeds per prompt, the page shows the chosen one and folds the rest.
+
+Two ways: backends that cannot judge their samples (DeepFloyd IF, the tiny test model) run a few seeds one by one
+and show each pair's own seed; a backend with a classifier (`score`/`classify`, the MNIST UNet) samples whole
+batches of candidates at once and keeps the candidates whose worst reading scores best, batch after batch until
+enough of them pass or the budget of batches is spent.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+import torch
 
 Reading = tuple[Callable[[Any], Any], str]
 
@@ -20,3 +29,77 @@ def pick_seed(backend: Any, images: Mapping[int, Any], readings: Sequence[Readin
     if score is None:
         return next(iter(images))
     return max(images, key=lambda seed: min(float(score(show(images[seed]), prompt)) for show, prompt in readings))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One sample of a batched search: batch `seed`, position `index` in it, the image [1, C, H, W] and its scores."""
+
+    seed: int
+    index: int
+    image: torch.Tensor
+    scores: tuple[float, ...]  # one per reading, the classifier's probability of the prompt's digit
+    not_digit: tuple[float, ...]  # one per reading, the probability of "not a digit"
+
+    @property
+    def worst(self) -> float:
+        return min(self.scores)
+
+    @property
+    def label(self) -> str:
+        return f"seed {self.seed} #{self.index}"
+
+
+def search_batches(
+    sample_batch: Callable[[int], torch.Tensor],
+    classify: Callable[[torch.Tensor], torch.Tensor],
+    readings: Sequence[tuple[Callable[[torch.Tensor], torch.Tensor], int]],
+    seeds: Iterable[int],
+    target: float,
+    keep: int = 4,
+    enough: int = 1,
+) -> tuple[list[Candidate], int]:
+    """Sample batches (`sample_batch(seed) → [B, C, H, W]`) until `enough` candidates read as every (view, digit)
+    with probability ≥ `target`; returns the `keep` best candidates by worst reading, best first, and the number of
+    candidates sampled. `classify(images) → [B, 11]` (column 10: "not a digit")."""
+    best: list[Candidate] = []
+    sampled = 0
+    for seed in seeds:
+        images = sample_batch(seed)
+        sampled += len(images)
+        probabilities = [classify(show(images)) for show, _ in readings]
+        for index in range(len(images)):
+            scores = tuple(float(p[index, digit]) for p, (_, digit) in zip(probabilities, readings, strict=True))
+            not_digit = tuple(float(p[index, -1]) for p in probabilities)
+            best.append(Candidate(seed, index, images[index : index + 1].clone(), scores, not_digit))
+        best = sorted(best, key=lambda c: (-c.worst, c.seed, c.index))[: max(keep, enough)]
+        if sum(c.worst >= target for c in best) >= enough:
+            break
+    return best[:keep], sampled
+
+
+def view_share(classify: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, show: Callable[[torch.Tensor], torch.Tensor], digit: int) -> float:
+    """The share of `images` (real digits of one class, in [-1, 1]) whose view `show(images)` the classifier reads as
+    `digit` (its most probable of the 11 classes): how much of an anagram the view already makes of real digits."""
+    if len(images) == 0:
+        raise ValueError("A view share needs at least one image.")
+    return float((classify(show(images)).argmax(dim=1) == digit).float().mean())
+
+
+def batch_sampler(
+    estimate: Callable[[torch.Tensor, int], Any],
+    schedule: Any,
+    timesteps: Sequence[int],
+    shape: Sequence[int],
+    make_generator: Callable[[int], torch.Generator],
+    clip_x0: str = "none",
+) -> Callable[[int], torch.Tensor]:
+    """`seed ↦ a batch of samples [shape]` from pure noise through the strided DDPM loop, all drawn from that seed."""
+    from generator.diffusion.sampling import sample
+
+    def sample_batch(seed: int) -> torch.Tensor:
+        generator = make_generator(seed)
+        noise = torch.randn(tuple(shape), generator=generator)
+        return sample(estimate, schedule, timesteps, noise, generator=generator, clip_x0=clip_x0)  # type: ignore[arg-type]
+
+    return sample_batch

@@ -22,10 +22,16 @@ SECTION = Section(
 def compute(ctx):
     backend, seed, value_range = ctx.backend, ctx.seeds[0], ctx.backend.value_range
     negative = backend.encode("")
+    samples = {}
     for steps in ctx.params["steps"]:
-        for prompt in ctx.track(ctx.prompts, f"{steps} steps"):
+        for k, prompt in enumerate(ctx.track(ctx.prompts, f"{steps} steps"), start=1):
             embeds = backend.encode(prompt)
             small = backend.generate(embeds, negative, ctx.generator(seed), steps, ctx.params["cfg_scale"])
+            samples[steps, k] = small
+            if hasattr(backend, "score"):
+                # the quality note of the MNIST tab: how surely the 2.0 classifier reads each sample as its prompt
+                ctx.metric(f"reads_{steps}_steps_{k}", float(backend.score(small, prompt)[0]))
+                ctx.metric(f"reads_{steps}_steps_{k}_not_digit", float(backend.classify(small)[0, -1]))
             meta = {"steps": steps, "seed": seed, "prompt": prompt}
             size = backend.image_shape[-1]
             ctx.figure(f"{steps} steps stage I: {prompt}", small[0], f"stage I, {size} px, {steps} steps: “{prompt}”, seed {seed}", value_range=value_range, stage=1, **meta)
@@ -33,3 +39,8 @@ def compute(ctx):
             if backend.super_resolution:
                 large = backend.upsample(small, embeds, negative, ctx.generator(seed), steps)
                 ctx.figure(f"{steps} steps stage II: {prompt}", large[0], f"stage II, 256 px, {steps} steps: “{prompt}”, seed {seed}", value_range=value_range, stage=2, **meta)
+    fewest, most = min(ctx.params["steps"]), max(ctx.params["steps"])
+    for k in range(1, len(ctx.prompts) + 1):
+        # what the extra steps change: the mean absolute pixel difference, as a share of the value range
+        low, high = value_range
+        ctx.metric(f"change_{k}", float((samples[most, k] - samples[fewest, k]).abs().mean() / (high - low)))

@@ -2,9 +2,10 @@
 
 from generator.section import BASE_SEED, Section, backend_inputs
 
-# the test photo for IF; a hand-drawn 7 and its class for the MNIST UNet
+# the test photo for IF; a hand-drawn 7 for the MNIST UNet; both with a neutral prompt, which names no content:
+# "a high quality photo" for IF, the empty prompt (the unconditional model) for the MNIST UNet
 PHOTO = [{"image": "test_image", "prompt": "a high quality photo"}]
-DIGIT = [{"image": "test_digit", "prompt": "7"}]
+DIGIT = [{"image": "test_digit", "prompt": ""}]
 
 PHOTO_FILES = {"test_image": "builtin:grace_hopper"}
 DIGIT_FILES = {"test_digit": "inputs/digits/seven.png"}

@@ -138,8 +138,9 @@ def test_every_result_tab_names_its_input_images_and_their_source(smoke_site) ->
 def test_anagram_and_hybrid_name_the_seeds_they_show(smoke_site, report, section_id: str) -> None:
     page = tabs((smoke_site.root / "docs" / "part-a" / f"{section_id}.md").read_text())
     for result in results_for(report, section_id):
-        named = [int(seed) for seed in re.findall(r"Shown: seed (\d+)", page[result.label])]
-        shown = [f.meta["seed"] for f in result.figures if f.meta.get("chosen")][::2]
+        named = [int(seed) for seed in re.findall(r"Shown: (?:candidate \d+ of the batch of \d+ from )?seed (\d+)", page[result.label])]
+        chosen = [f.meta for f in result.figures if f.meta.get("chosen")]
+        shown = [next(m["seed"] for m in chosen if m["pair"] == pair) for pair in dict.fromkeys(m["pair"] for m in chosen)]
         assert named == shown, result.label
 
 
@@ -180,9 +181,11 @@ def test_classifier_scores_are_printed_when_a_section_records_them(report) -> No
     _, modules, _ = report
     results = results_for(report, "1.8")
     mnist = next(r for r in results if r.backend == "mnist")
-    scored = dataclasses.replace(mnist, manifest={**mnist.manifest, "metrics": {"reads_1_upright": 0.91, "reads_1_view": 0.84}})
+    reads = {f"reads_{pair}_{what}": 0.0 for pair in range(1, 5) for what in ("upright", "view", "upright_not_digit", "view_not_digit", "trivial", "trivial_back")}
+    reads |= {f"candidates_{pair}": 64 for pair in range(1, 5)} | {"reads_1_upright": 0.91, "reads_1_view": 0.84, "reads_1_trivial": 0.03}
+    scored = dataclasses.replace(mnist, manifest={**mnist.manifest, "metrics": reads})
     page = tabs(render(report, "a1_8_visual_anagrams.md.j2", section=modules["1.8"].spec, results=[scored], profile="smoke"))["MNIST UNet"]
-    assert "reads it as “6” with probability\n0.91" in page and "as\n“9” with probability 0.84" in page
+    assert "with probability **0.91**" in page and "with probability\n**0.84**" in page and "Real test digits: 3% of the real 4s" in page
     one_step = next(r for r in results_for(report, "1.3") if r.backend == "mnist")
     scored = dataclasses.replace(one_step, manifest={**one_step.manifest, "metrics": {"reads_one_step_t750": 0.83}})
     page = tabs(render(report, "a1_3_one_step_denoising.md.j2", section=modules["1.3"].spec, results=[scored], profile="smoke"))["MNIST UNet"]
@@ -193,7 +196,7 @@ def test_part_a_overview_lists_every_part_a_section_with_both_models_prompts(rep
     page = render(report, "pages/overview-part-a.md.j2", pages=all_pages(report), profile="smoke")
     for section_id in PART_A:
         assert f"[{section_id} " in page, section_id
-    assert "“a rocket ship”" in page and "one → “7”" in page and "“6” / “9” rotated by 180°" in page
+    assert "“a rocket ship”" in page and "one → “7”" in page and "“4” / “7” rotated by 90°" in page
     assert "DeepFloyd IF License Agreement" in page and "hf auth login" in page and "stand-in" in page
 
 

@@ -89,3 +89,54 @@ def test_prompts_are_printed_as_inert_text(smoke_site):
     page = (smoke_site.root / "docs" / "part-a" / "1.7.3.md").read_text()
     assert "the prompt “a rocket ship”" in page
     assert "<script" not in page
+
+
+def mnist_manifest(project, section_id: str) -> dict:
+    return json.loads((project.root / "cache" / section_id / "mnist" / "smoke" / "manifest.json").read_text())
+
+
+# The reads_* metrics each MNIST result records: one number per pair, image or sample, from the 2.0 classifier.
+READS = {
+    "1.0": [f"reads_{steps}_steps_{k}" for steps in (1, 2) for k in (1, 2, 3)],
+    "1.7.2": [f"reads_{image}_inpainted" for image in ("test_digit", "three", "one")],
+    "1.7.3": [f"reads_{image}_{i}_{what}" for image in ("one", "three", "zero") for i in (1, 2) for what in ("prompt", "original")],
+    "1.8": [f"reads_{pair}_{what}" for pair in (1, 2, 3, 4) for what in ("upright", "view", "upright_not_digit", "view_not_digit", "trivial", "trivial_back")],
+    "1.9": [f"reads_{pair}_{what}" for pair in (1, 2, 3) for what in ("far", "close", "far_not_digit", "close_not_digit")],
+}
+
+
+@pytest.mark.parametrize("section_id", sorted(READS))
+def test_mnist_results_record_classifier_reads_between_zero_and_one(smoke_site, section_id):
+    metrics = mnist_manifest(smoke_site, section_id)["metrics"]
+    for name in READS[section_id]:
+        assert name in metrics, name
+        assert 0.0 <= metrics[name] <= 1.0, (name, metrics[name])
+
+
+@pytest.mark.parametrize(("section_id", "shown"), [("1.8", ("upright", "view", "upright_not_digit", "trivial")), ("1.9", ("far", "close", "close_not_digit")), ("1.7.2", ("inpainted",))])
+def test_mnist_pages_print_the_reads_of_the_manifest(smoke_site, section_id, shown):
+    page = (smoke_site.root / "docs" / "part-a" / f"{section_id}.md").read_text().split("/// tab | MNIST UNet")[1]
+    metrics = mnist_manifest(smoke_site, section_id)["metrics"]
+    for name, value in metrics.items():
+        if name.startswith("reads_") and name.endswith(shown):
+            printed = f"{value * 100:.0f}%" if "trivial" in name else f"{value:.2f}"
+            assert printed in page, (name, printed)
+
+
+def test_the_anagram_page_says_which_mnist_pairs_are_trivial(smoke_site):
+    page = (smoke_site.root / "docs" / "part-a" / "1.8.md").read_text()
+    metrics = mnist_manifest(smoke_site, "1.8")["metrics"]
+    assert "| pair | view | as it is | through the view | real digits that already read so | trivial? |" in page
+    for pair in (1, 2, 3, 4):
+        trivial = max(metrics[f"reads_{pair}_trivial"], metrics[f"reads_{pair}_trivial_back"]) >= 0.1
+        assert page.count("**is trivial**") >= trivial
+
+
+def test_the_inpainting_mask_is_drawn_in_colour_over_its_image(smoke_site):
+    from PIL import Image
+
+    for backend in ("tiny", "mnist"):
+        figures = json.loads((smoke_site.root / "cache" / "1.7.2" / backend / "smoke" / "manifest.json").read_text())["figures"]
+        mask = next(f for f in figures if f["name"].endswith(" mask"))
+        pixels = Image.open(smoke_site.root / "cache" / "1.7.2" / backend / "smoke" / mask["file"]).convert("RGB")
+        assert (255, 140, 0) in {pixels.getpixel((x, y)) for x in range(pixels.width) for y in range(pixels.height)}, backend

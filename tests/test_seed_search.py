@@ -1,0 +1,61 @@
+"""The batched seed search and the triviality measure of anagram pairs, on constructed cases."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from generator.diffusion.views import view
+from generator.seed_search import search_batches, view_share
+
+
+def top_half_classifier(images: torch.Tensor) -> torch.Tensor:
+    """A stand-in judge: class 1 when the ink sits in the top half, class 2 when in the bottom half, else "not a digit"."""
+    top = images[..., :14, :].gt(0).float().mean(dim=(1, 2, 3))
+    bottom = images[..., 14:, :].gt(0).float().mean(dim=(1, 2, 3))
+    probabilities = torch.zeros(len(images), 11)
+    probabilities[top > bottom, 1] = 1.0
+    probabilities[bottom > top, 2] = 1.0
+    probabilities[top == bottom, 10] = 1.0
+    return probabilities
+
+
+def digits_with_ink(rows: slice, count: int) -> torch.Tensor:
+    images = torch.full((count, 1, 28, 28), -1.0)
+    images[..., rows, 10:18] = 1.0
+    return images
+
+
+def test_view_share_counts_real_digits_that_the_view_turns_into_the_other_digit():
+    # three of four "1"s have their ink on top (a flip moves it to the bottom: "2"); one has it across the middle
+    ones = torch.cat([digits_with_ink(slice(2, 10), 3), digits_with_ink(slice(10, 18), 1)])
+    flip = view("flip")
+    assert view_share(top_half_classifier, ones, flip.apply, 2) == pytest.approx(0.75)
+    assert view_share(top_half_classifier, ones, lambda x: x, 2) == 0.0
+    assert view_share(top_half_classifier, ones, view("identity").apply, 1) == pytest.approx(0.75)
+
+
+def test_view_share_of_no_images_is_an_error():
+    with pytest.raises(ValueError, match="at least one image"):
+        view_share(top_half_classifier, torch.zeros(0, 1, 28, 28), lambda x: x, 2)
+
+
+def test_search_stops_at_the_first_batch_with_a_candidate_that_passes_every_reading():
+    def sample_batch(seed: int) -> torch.Tensor:
+        # seeds 0 and 1 draw ink across the middle (no reading passes); seed 2 draws one "1" on top among them
+        batch = digits_with_ink(slice(10, 18), 3)
+        if seed == 2:
+            batch[1] = digits_with_ink(slice(2, 10), 1)[0]
+        return batch
+
+    readings = [(lambda x: x, 1), (view("flip").apply, 2)]
+    kept, sampled = search_batches(sample_batch, top_half_classifier, readings, range(10), target=0.8, keep=2)
+    assert sampled == 9  # three batches of three, then it stops
+    assert (kept[0].seed, kept[0].index, kept[0].scores, kept[0].worst) == (2, 1, (1.0, 1.0), 1.0)
+    assert kept[1].worst == 0.0 and kept[1].not_digit == (1.0, 1.0)
+    assert len(kept) == 2 and kept[0].label == "seed 2 #1"
+
+
+def test_search_returns_the_best_it_found_when_no_candidate_passes():
+    kept, sampled = search_batches(lambda seed: digits_with_ink(slice(10, 18), 2), top_half_classifier, [(lambda x: x, 1)], range(3), target=0.8)
+    assert sampled == 6 and kept[0].worst == 0.0 and kept[0].seed == 0
