@@ -100,6 +100,19 @@ class Result:
     def provenance(self) -> dict[str, Any]:
         return (self.manifest or {}).get("provenance", {})
 
+    @property
+    def seeds_shown(self) -> list[str]:
+        """The seeds of the images a page shows: where a section searched seeds (its figures mark the `chosen` ones),
+        those chosen seeds, with the candidate's index in its batch; otherwise the seeds the spec gave."""
+        shown: list[str] = []
+        for figure in self.figures:
+            if figure.meta.get("chosen") and "seed" in figure.meta:
+                index = figure.meta.get("index")
+                label = f"{figure.meta['seed']}" + (f" (candidate {index})" if index is not None else "")
+                if label not in shown:
+                    shown.append(label)
+        return shown or [str(seed) for seed in self.provenance.get("seeds", [])]
+
     def fig(self, name: str) -> Figure:
         for figure in self.figures:
             if figure.name == name:

@@ -209,3 +209,16 @@ def test_closing_page_quotes_the_measured_numbers(report) -> None:
     time_conditioned = next(r for r in results_for(report, "2.2"))
     assert f"of {time_conditioned.metrics['score_samples']} unconditional\nsamples" in page
     assert "[credits](credits.md)" in page and "[Part A overview](overview-part-a.md)" in page
+
+
+def test_the_footer_names_the_seeds_shown_not_the_spec_seeds():
+    from generator.render import make_result
+
+    figure = {"kind": "image", "file": "x.png", "caption": ""}
+    searched = make_result("mnist", "MNIST", {"profile": "quick", "provenance": {"seeds": [1729, 1735]}, "figures": [
+        {**figure, "name": "1 chosen", "seed": 1730, "index": 12, "chosen": True},
+        {**figure, "name": "1 runner-up", "seed": 1729, "index": 3, "chosen": False},
+        {**figure, "name": "2 chosen", "seed": 1731, "index": 0, "chosen": True}]}, "f")
+    assert searched.seeds_shown == ["1730 (candidate 12)", "1731 (candidate 0)"]
+    plain = make_result("tiny", "tiny", {"profile": "smoke", "provenance": {"seeds": [1729, 1735]}, "figures": [{**figure, "name": "a"}]}, "f")
+    assert plain.seeds_shown == ["1729", "1735"]
