@@ -9,21 +9,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from generator.files import StatCache, write_atomic
-from generator.store import ResultKey
+from generator.files import StatCache, save_memo
+from generator.store import ResultKey, jsonable
 
 
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys and no whitespace: the same value always hashes the same."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_jsonable)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=jsonable)
 
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (tuple, set, frozenset)):
-        return list(value)
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -66,13 +59,8 @@ class ParseMemo:
 
     def save(self) -> None:
         """Keep the memo for the next run; one that cannot be written only costs parsing next time."""
-        if self.path is None or not self.dirty:
-            return
-        try:
-            write_atomic(self.path, json.dumps(self.entries, sort_keys=True).encode())
-        except OSError:
-            return
-        self.dirty = False
+        if self.dirty and save_memo(self.path, self.entries):
+            self.dirty = False
 
 
 def _scan_imports(path: Path) -> list[str]:
@@ -177,7 +165,7 @@ def _diff(prefix: str, old: Any, new: Any) -> Iterator[str]:
 
 
 def _short(value: Any, limit: int = 60) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=_jsonable)
+    text = json.dumps(value, ensure_ascii=False, default=jsonable)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

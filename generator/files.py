@@ -81,13 +81,20 @@ class StatCache:
 
     def save(self) -> None:
         """Keep the cache for the next run; a cache that cannot be written only costs hashing next time."""
-        if self.path is None or not self.dirty:
-            return
-        try:
-            write_atomic(self.path, json.dumps(self.entries, sort_keys=True).encode())
-        except OSError:
-            return
-        self.dirty = False
+        if self.dirty and save_memo(self.path, self.entries):
+            self.dirty = False
+
+
+def save_memo(path: Path | None, entries: dict) -> bool:
+    """Write a memo file (the stat cache, the parse memo) atomically; False where it cannot be written, which only
+    costs recomputing its entries next time."""
+    if path is None:
+        return False
+    try:
+        write_atomic(path, json.dumps(entries, sort_keys=True).encode())
+    except OSError:
+        return False
+    return True
 
 
 def check_files(folder: Path, entries: list[dict], name_key: str, hashes: StatCache) -> list[str]:

@@ -55,10 +55,11 @@ class ResultKey:
 
 
 def json_bytes(value: Any) -> bytes:
-    return (json.dumps(value, indent=2, ensure_ascii=False, default=_jsonable) + "\n").encode()
+    return (json.dumps(value, indent=2, ensure_ascii=False, default=jsonable) + "\n").encode()
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """The JSON form of the non-JSON values that specs and manifests hold (tuples, sets, paths)."""
     if isinstance(value, (tuple, set, frozenset)):
         return list(value)
     if isinstance(value, Path):
