@@ -50,7 +50,7 @@ def main() -> None:
         results[name] = times
         print(f"{name:40s} median {statistics.median(times):.3f} s  (runs: {', '.join(f'{t:.3f}' for t in times)})")
     imported = subprocess.run([*GEN[:1], "-X", "importtime", "-m", "generator.cli", "build", *extra], cwd=ROOT, capture_output=True, text=True).stderr
-    heavy = [m for m in ("torch", "diffusers", "matplotlib", "transformers") if f"| {m}\n" in imported or f"|   {m}\n" in imported]
+    heavy = [m for m in ("torch", "diffusers", "matplotlib", "transformers", "pydantic") if f"| {m}\n" in imported or f"|   {m}\n" in imported]
     print(f"heavy modules imported by a no-op build: {heavy or 'none'}")
 
 

@@ -191,7 +191,7 @@ def test_noop_build_and_status_import_no_heavy_library(project):
     for command in (["build"], ["status"]):
         result = subprocess.run([sys.executable, "-X", "importtime", "-m", "generator.cli", *command], cwd=project.root, capture_output=True, text=True)
         imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
-        assert not imported & {"torch", "diffusers", "transformers", "matplotlib", "mkdocs"}, command
+        assert not imported & {"torch", "diffusers", "transformers", "matplotlib", "mkdocs", "pydantic"}, command
 
 
 def test_editing_a_docs_page_rebuilds_the_site_without_recomputing(project):
