@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 from markupsafe import Markup
 
@@ -140,7 +139,8 @@ def build_site(project: Project, force: bool = False, in_process: bool = False) 
     """Run `mkdocs build --strict` into site/ unless nothing it reads changed; True when it ran.
 
     One build publishes at a time (a lock in artifacts/.locks/): mkdocs clears site/ before it writes it. `in_process`
-    (gen serve) runs MkDocs in this process, which keeps it imported from one rebuild to the next.
+    (gen serve) runs MkDocs in this process, which keeps it imported from one rebuild to the next, and rebuilds only
+    the edited page when that is all that changed (generator/preview.py).
     """
     if not force and _published(project, site_inputs_digest(project)):
         return False
@@ -154,7 +154,9 @@ def build_site(project: Project, force: bool = False, in_process: bool = False) 
             if not force and _published(project, digest):
                 return False
             if in_process:
-                _mkdocs_here(project)
+                from generator.preview import PREVIEW
+
+                PREVIEW.build(project)
             else:
                 command = [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", str(project.site_dir)]
                 result = subprocess.run(command, cwd=project.root, capture_output=True, text=True)
@@ -165,54 +167,6 @@ def build_site(project: Project, force: bool = False, in_process: bool = False) 
     except OSError as error:
         raise SiteError(explain(error, "write", project.root)) from None
     return True
-
-
-class _CompiledTemplates:
-    """Jinja bytecode kept in memory between in-process MkDocs builds: compiling the theme's templates anew is most
-    of a rebuild. Buckets are keyed by each template's source checksum, so an edited template compiles again."""
-
-    def __init__(self) -> None:
-        import jinja2
-
-        class Cache(jinja2.BytecodeCache):
-            def __init__(self) -> None:
-                self.code: dict[str, bytes] = {}
-
-            def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-                if bucket.key in self.code:
-                    bucket.bytecode_from_string(self.code[bucket.key])
-
-            def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-                self.code[bucket.key] = bucket.bytecode_to_string()
-
-        self.cache = Cache()
-
-    def around(self, get_env: Any) -> Any:
-        def get_env_with_cache() -> Any:
-            env = get_env()
-            env.bytecode_cache = self.cache
-            return env
-
-        return get_env_with_cache
-
-
-_COMPILED: list[_CompiledTemplates] = []
-
-
-def _mkdocs_here(project: Project) -> None:
-    """`mkdocs build --strict` without a new process; its warnings fail it, as on the command line."""
-    from mkdocs.commands.build import build
-    from mkdocs.config import load_config
-    from mkdocs.exceptions import MkDocsException
-
-    if not _COMPILED:
-        _COMPILED.append(_CompiledTemplates())
-    try:
-        config = load_config(str(project.root / "mkdocs.yml"), site_dir=str(project.site_dir), strict=True)
-        config.theme.get_env = _COMPILED[0].around(config.theme.get_env)
-        build(config)
-    except (MkDocsException, SystemExit) as error:
-        raise SiteError(f"mkdocs build failed: {error}") from None
 
 
 def _published(project: Project, digest: str) -> bool:
