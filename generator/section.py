@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
 BASE_SEED = 1729
@@ -245,21 +246,12 @@ def _input_backends(section: Section) -> list[str]:
 
 
 def _check_cycles(graph: dict[str, tuple[str, ...]], found: dict[str, SectionModule]) -> None:
-    state: dict[str, int] = {}
-
-    def visit(node: str, trail: list[str]) -> None:
-        if state.get(node) == 2:
-            return
-        if state.get(node) == 1:
-            cycle = " → ".join([*trail[trail.index(node):], node])
-            raise DiscoveryError(f"sections/{found[node].path.name}: upstream: dependency cycle {cycle}")
-        state[node] = 1
-        for nxt in graph[node]:
-            visit(nxt, [*trail, node])
-        state[node] = 2
-
-    for node in graph:
-        visit(node, [])
+    """One sentence naming a cycle of upstream sections, found by graphlib as the plan orders results."""
+    try:
+        TopologicalSorter(graph).prepare()
+    except CycleError as error:
+        cycle = list(reversed(error.args[1]))  # graphlib lists each section before the one that reads it
+        raise DiscoveryError(f"sections/{found[cycle[0]].path.name}: upstream: dependency cycle {' → '.join(cycle)}") from None
 
 
 def id_key(section_id: str) -> tuple[int, ...]:

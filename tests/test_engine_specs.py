@@ -101,3 +101,17 @@ def test_prompts_render_as_text_never_html(project):
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<strong>bold</strong>" not in html and "<em>bold</em>" not in html and 'href="http://x"' not in html
+
+
+def test_a_longer_cycle_and_a_section_reading_itself_are_named(project):
+    project.write("sections/b1.py", section_source("2.1", upstream='("2.3",)'))
+    project.write("sections/b3.py", section_source("2.3", upstream='("2.2",)'))
+    message = " ".join(project.gen("build", check=2).stderr.split())
+    assert "upstream: dependency cycle" in message
+    cycle = message.split("dependency cycle ", 1)[1].split()
+    names = [n for n in cycle if n != "→"][:4]
+    assert names[0] == names[-1] and set(names) == {"2.1", "2.2", "2.3"}  # each reads the next: 2.1 → 2.3 → 2.2 → 2.1
+    assert all(f"{a} → {b}" in message for a, b in [("2.1", "2.3"), ("2.3", "2.2"), ("2.2", "2.1")] if a in names)
+    project.write("sections/b1.py", section_source("2.1", upstream='("2.1",)'))
+    project.write("sections/b3.py", section_source("2.3"))
+    assert "sections/b1.py: upstream: dependency cycle 2.1 → 2.1" in " ".join(project.gen("build", check=2).stderr.split())
