@@ -196,7 +196,7 @@ def serve(
     profile: str | None = ProfileOpt,
     backend: list[str] | None = BackendOpt,
 ) -> None:
-    """Serve site/ on localhost; on every edit, rebuild what changed on a warm worker and reload the open page."""
+    """Serve a preview of the site on localhost (site/ is left as published); on every edit, rebuild what changed on a warm worker and reload the open page."""
     from generator.serve import serve_forever
 
     project, _ = _load(None)
