@@ -103,3 +103,18 @@ def batch_sampler(
         return sample(estimate, schedule, timesteps, noise, generator=generator, clip_x0=clip_x0)  # type: ignore[arg-type]
 
     return sample_batch
+
+
+def nearest_votes(images: torch.Tensor, references: torch.Tensor, labels: torch.Tensor, k: int = 10, classes: int = 10) -> torch.Tensor:
+    """A second judge, independent of any trained network: for each image [N, C, H, W], the share of its `k` nearest
+    `references` (real digits, same shape and range, by pixel distance) that carry each label, [N, classes].
+
+    A classifier can be pushed by a search to accept an odd image; a sample whose nearest real digits are mostly of
+    the prompted class also looks like that class pixel for pixel, which is closer to how a person reads it."""
+    if len(references) < k:
+        raise ValueError(f"The nearest-digit judge needs at least k = {k} reference images; it got {len(references)}.")
+    flat, ref = images.flatten(1).float(), references.flatten(1).float()
+    # ‖a − b‖² = ‖a‖² − 2a·b + ‖b‖², in chunks of references so that 60,000 real digits fit in memory
+    distances = torch.cat([(flat**2).sum(1, keepdim=True) - 2 * flat @ part.T + (part**2).sum(1) for part in ref.split(8192)], dim=1)
+    nearest = distances.topk(k, dim=1, largest=False).indices
+    return torch.nn.functional.one_hot(labels[nearest], classes).float().mean(dim=1)

@@ -59,3 +59,17 @@ def test_search_stops_at_the_first_batch_with_a_candidate_that_passes_every_read
 def test_search_returns_the_best_it_found_when_no_candidate_passes():
     kept, sampled = search_batches(lambda seed: digits_with_ink(slice(10, 18), 2), top_half_classifier, [(lambda x: x, 1)], range(3), target=0.8)
     assert sampled == 6 and kept[0].worst == 0.0 and kept[0].seed == 0
+
+
+def test_nearest_votes_count_the_labels_of_the_closest_real_digits():
+    from generator.seed_search import nearest_votes
+
+    top, bottom = digits_with_ink(slice(2, 10), 3), digits_with_ink(slice(18, 26), 2)
+    references, labels = torch.cat([top, bottom]), torch.tensor([4, 4, 4, 7, 7])
+    probe = torch.cat([digits_with_ink(slice(3, 10), 1), digits_with_ink(slice(18, 25), 1)])
+    votes = nearest_votes(probe, references, labels, k=3)
+    assert votes.shape == (2, 10)
+    assert votes[0, 4] == 1.0 and votes[1, 7] == pytest.approx(2 / 3) and votes[1, 4] == pytest.approx(1 / 3)
+    assert torch.allclose(votes.sum(dim=1), torch.ones(2)) and votes.min() >= 0.0
+    with pytest.raises(ValueError, match="at least k = 9"):
+        nearest_votes(probe, references, labels, k=9)
