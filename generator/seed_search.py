@@ -40,14 +40,23 @@ class Candidate:
     image: torch.Tensor
     scores: tuple[float, ...]  # one per reading, the classifier's probability of the prompt's digit
     not_digit: tuple[float, ...]  # one per reading, the probability of "not a digit"
+    votes: tuple[float, ...] = ()  # one per reading, the second judge's share for the prompt's digit (empty: none)
 
     @property
     def worst(self) -> float:
         return min(self.scores)
 
     @property
+    def worst_vote(self) -> float:
+        return min(self.votes, default=1.0)
+
+    @property
     def label(self) -> str:
         return f"seed {self.seed} #{self.index}"
+
+    def passes(self, target: float, majority: float) -> bool:
+        """Every reading at `target` or more by the classifier, and at `majority` or more by the second judge."""
+        return self.worst >= target and self.worst_vote >= majority
 
 
 def search_batches(
@@ -58,22 +67,35 @@ def search_batches(
     target: float,
     keep: int = 4,
     enough: int = 1,
+    vote: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    majority: float = 0.5,
 ) -> tuple[list[Candidate], int]:
     """Sample batches (`sample_batch(seed) → [B, C, H, W]`) until `enough` candidates read as every (view, digit)
-    with probability ≥ `target`; returns the `keep` best candidates by worst reading, best first, and the number of
-    candidates sampled. `classify(images) → [B, 11]` (column 10: "not a digit")."""
+    with probability ≥ `target`; returns the `keep` best candidates, best first, and the number of candidates
+    sampled. `classify(images) → [B, 11]` (column 10: "not a digit").
+
+    With a second judge `vote(images) → [B, 10]` (nearest_votes), a candidate passes only when that judge also gives
+    every reading's digit a share ≥ `majority`, and candidates that it accepts rank before those it does not: the
+    search optimises the classifier's score, so the other judge guards against images that fool only the classifier."""
     best: list[Candidate] = []
     sampled = 0
+
+    def rank(c: Candidate) -> tuple[bool, float, int, int]:
+        return (c.worst_vote < majority, -c.worst, c.seed, c.index)
+
     for seed in seeds:
         images = sample_batch(seed)
         sampled += len(images)
-        probabilities = [classify(show(images)) for show, _ in readings]
+        shown = [show(images) for show, _ in readings]
+        probabilities = [classify(x) for x in shown]
+        shares = [vote(x) for x in shown] if vote is not None else []
         for index in range(len(images)):
             scores = tuple(float(p[index, digit]) for p, (_, digit) in zip(probabilities, readings, strict=True))
             not_digit = tuple(float(p[index, -1]) for p in probabilities)
-            best.append(Candidate(seed, index, images[index : index + 1].clone(), scores, not_digit))
-        best = sorted(best, key=lambda c: (-c.worst, c.seed, c.index))[: max(keep, enough)]
-        if sum(c.worst >= target for c in best) >= enough:
+            votes = tuple(float(v[index, digit]) for v, (_, digit) in zip(shares, readings, strict=True)) if shares else ()
+            best.append(Candidate(seed, index, images[index : index + 1].clone(), scores, not_digit, votes))
+        best = sorted(best, key=rank)[: max(keep, enough)]
+        if sum(c.passes(target, majority) for c in best) >= enough:
             break
     return best[:keep], sampled
 

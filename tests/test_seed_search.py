@@ -73,3 +73,23 @@ def test_nearest_votes_count_the_labels_of_the_closest_real_digits():
     assert torch.allclose(votes.sum(dim=1), torch.ones(2)) and votes.min() >= 0.0
     with pytest.raises(ValueError, match="at least k = 9"):
         nearest_votes(probe, references, labels, k=9)
+
+
+def test_a_second_judge_outranks_a_higher_classifier_score_and_must_also_pass():
+    # seed 0: one "1" on top with a perfect classifier score, which the second judge rejects (vote 0.2);
+    # seed 1: the same image, which the judge accepts (vote 0.9): the search must not stop at seed 0
+    def sample_batch(seed: int) -> torch.Tensor:
+        return digits_with_ink(slice(2, 10), 1) + seed * 0.01
+
+    def vote(images: torch.Tensor) -> torch.Tensor:
+        shares = torch.zeros(len(images), 10)
+        shares[:, 1] = torch.where(images.amax(dim=(1, 2, 3)) > 1.005, 0.9, 0.2)
+        return shares
+
+    kept, sampled = search_batches(sample_batch, top_half_classifier, [(lambda x: x, 1)], range(5), target=0.8, keep=2, vote=vote)
+    assert sampled == 2  # seed 0 does not pass, seed 1 does
+    assert kept[0].seed == 1 and kept[0].votes == pytest.approx((0.9,)) and kept[0].worst_vote == pytest.approx(0.9)
+    assert kept[0].passes(0.8, 0.5) and not kept[1].passes(0.8, 0.5)
+    assert kept[1].seed == 0 and kept[1].worst == 1.0  # a perfect classifier score still ranks second
+    without, _ = search_batches(sample_batch, top_half_classifier, [(lambda x: x, 1)], range(5), target=0.8)
+    assert without[0].seed == 0 and without[0].votes == () and without[0].worst_vote == 1.0
