@@ -51,39 +51,6 @@ class Flip(View):
 
 
 @dataclass(frozen=True)
-class Mirror(View):
-    """Left-right mirror: reverse the W axis."""
-
-    @property
-    def name(self) -> str:
-        return "mirror"
-
-    def apply(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.flip(x, dims=(-1,))
-
-    def inverse(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.flip(x, dims=(-1,))
-
-
-@dataclass(frozen=True)
-class Transpose(View):
-    """Reflection in the main diagonal (top-left to bottom-right), or in the other diagonal when `anti` (square images)."""
-
-    anti: bool = False
-
-    @property
-    def name(self) -> str:
-        return "antitranspose" if self.anti else "transpose"
-
-    def apply(self, x: torch.Tensor) -> torch.Tensor:
-        # the anti-diagonal reflection is the transpose turned by 180°
-        return torch.rot90(x.transpose(-2, -1), 2, dims=(-2, -1)) if self.anti else x.transpose(-2, -1)
-
-    def inverse(self, x: torch.Tensor) -> torch.Tensor:
-        return self.apply(x)  # a reflection is its own inverse
-
-
-@dataclass(frozen=True)
 class Rotate(View):
     """Rotation by `quarter_turns` × 90° counter-clockwise (square images)."""
 
@@ -264,9 +231,6 @@ def jigsaw_permutation(size: int, seed: int = JIGSAW_SEED) -> torch.Tensor:
 _VIEWS = {
     "identity": View,
     "flip": Flip,
-    "mirror": Mirror,
-    "transpose": Transpose,
-    "antitranspose": lambda: Transpose(anti=True),
     "rot90": lambda: Rotate(1),
     "rot180": lambda: Rotate(2),
     "rot270": lambda: Rotate(3),
