@@ -19,6 +19,7 @@ DIGIT_PAIRS = [
     {"prompts": ["7", "2"], "view": "flip"},
     {"prompts": ["2", "3"], "view": "mirror"},
     {"prompts": ["3", "5"], "view": "mirror"},
+    {"prompts": ["5", "6"], "view": "rot90"},
 ]
 SEEN = {"flip": "upside down", "mirror": "mirrored left to right", "rot90": "rotated 90°", "rot180": "rotated 180°", "rot270": "rotated 270°",
         "transpose": "reflected in its diagonal", "antitranspose": "reflected in its other diagonal", "jigsaw": "as a jigsaw, its pieces moved and turned"}
@@ -90,7 +91,7 @@ def _search_digits(ctx):
     from generator.diffusion.reflections import anagram_view as view
     from generator.diffusion.schedule import strided_timesteps
     from generator.mnist.data import load_mnist
-    from generator.seed_search import batch_sampler, nearest_votes, search_batches, view_share
+    from generator.seed_search import batch_sampler, nearest_digits, search_batches, view_share
 
     backend, value_range, p = ctx.backend, ctx.backend.value_range, ctx.params
     timesteps = strided_timesteps(990, p["stride"])
@@ -100,7 +101,7 @@ def _search_digits(ctx):
     references, labels = data.train_images * 2 - 1, data.train_labels
 
     def vote(images):
-        return nearest_votes(images, references, labels, k=p["nearest"])
+        return nearest_digits(images, references, labels, k=p["nearest"])
 
     def test_digits(digit):
         images = data.test_images[data.test_labels == digit] * 2 - 1
@@ -129,10 +130,12 @@ def _search_digits(ctx):
         if best.votes:
             ctx.metric(f"reads_{pair}_upright_nearest", best.votes[0])
             ctx.metric(f"reads_{pair}_view_nearest", best.votes[1])
+            ctx.metric(f"distance_{pair}_upright", best.distances[0])
+            ctx.metric(f"distance_{pair}_view", best.distances[1])
         for candidate in kept:
             meta = {"pair": pair, "seed": candidate.seed, "index": candidate.index, "chosen": candidate is best, "seen": SEEN.get(view_name, view_name),
                     "batch": p["batch"], "probabilities": list(candidate.scores), "not_digit": list(candidate.not_digit),
-                    "nearest": list(candidate.votes)}
+                    "nearest": list(candidate.votes), "distances": list(candidate.distances)}
             ctx.figure(f"{pair} {candidate.label} upright", candidate.image[0], f"upright: “{first}” ({candidate.scores[0]:.2f}), {candidate.label}",
                        value_range=value_range, prompt=first, reading="upright", **meta)
             ctx.figure(f"{pair} {candidate.label} {view_name}", views[1].apply(candidate.image)[0],

@@ -61,18 +61,22 @@ def test_search_returns_the_best_it_found_when_no_candidate_passes():
     assert sampled == 6 and kept[0].worst == 0.0 and kept[0].seed == 0
 
 
-def test_nearest_votes_count_the_labels_of_the_closest_real_digits():
-    from generator.seed_search import nearest_votes
+def test_nearest_digits_count_the_labels_of_the_closest_real_digits_and_measure_how_close():
+    from generator.seed_search import nearest_digits
 
     top, bottom = digits_with_ink(slice(2, 10), 3), digits_with_ink(slice(18, 26), 2)
     references, labels = torch.cat([top, bottom]), torch.tensor([4, 4, 4, 7, 7])
     probe = torch.cat([digits_with_ink(slice(3, 10), 1), digits_with_ink(slice(18, 25), 1)])
-    votes = nearest_votes(probe, references, labels, k=3)
-    assert votes.shape == (2, 10)
-    assert votes[0, 4] == 1.0 and votes[1, 7] == pytest.approx(2 / 3) and votes[1, 4] == pytest.approx(1 / 3)
-    assert torch.allclose(votes.sum(dim=1), torch.ones(2)) and votes.min() >= 0.0
-    with pytest.raises(ValueError, match="at least k = 9"):
-        nearest_votes(probe, references, labels, k=9)
+    votes, distances = nearest_digits(probe, references, labels, k=2, classes=8)
+    assert votes.shape == distances.shape == (2, 8)
+    assert votes[0, 4] == 1.0 and votes[1, 7] == 1.0 and torch.allclose(votes.sum(dim=1), torch.ones(2))
+    # probe 0 differs from each top digit in one row of 8 pixels, by 2: RMS distance sqrt(8 · 4 / 784)
+    assert distances[0, 4] == pytest.approx((8 * 4 / 784) ** 0.5, rel=1e-4)
+    assert distances[0, 7] > distances[0, 4] and distances[1, 4] > distances[1, 7]
+    assert distances[0, 0] == float("inf")  # no real 0s to compare with
+    assert nearest_digits(probe, references, labels, k=3, classes=8)[1][1, 7] == float("inf")  # only two real 7s
+    with pytest.raises(ValueError, match="at least k = 6 reference images"):
+        nearest_digits(probe, references, labels, k=6, classes=8)
 
 
 def test_a_second_judge_outranks_a_higher_classifier_score_and_must_also_pass():
@@ -81,10 +85,10 @@ def test_a_second_judge_outranks_a_higher_classifier_score_and_must_also_pass():
     def sample_batch(seed: int) -> torch.Tensor:
         return digits_with_ink(slice(2, 10), 1) + seed * 0.01
 
-    def vote(images: torch.Tensor) -> torch.Tensor:
+    def vote(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         shares = torch.zeros(len(images), 10)
         shares[:, 1] = torch.where(images.amax(dim=(1, 2, 3)) > 1.005, 0.9, 0.2)
-        return shares
+        return shares, torch.zeros(len(images), 10)
 
     kept, sampled = search_batches(sample_batch, top_half_classifier, [(lambda x: x, 1)], range(5), target=0.8, keep=2, vote=vote)
     assert sampled == 2  # seed 0 does not pass, seed 1 does
@@ -93,3 +97,17 @@ def test_a_second_judge_outranks_a_higher_classifier_score_and_must_also_pass():
     assert kept[1].seed == 0 and kept[1].worst == 1.0  # a perfect classifier score still ranks second
     without, _ = search_batches(sample_batch, top_half_classifier, [(lambda x: x, 1)], range(5), target=0.8)
     assert without[0].seed == 0 and without[0].votes == () and without[0].worst_vote == 1.0
+
+
+def test_among_candidates_that_pass_the_one_nearest_to_real_digits_ranks_first():
+    # four candidates that all pass with a perfect score: the judge puts candidate 2 nearest to real digits
+    def vote(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        shares = torch.zeros(len(images), 10)
+        shares[:, 1] = 1.0
+        distances = torch.full((len(images), 10), 0.5)
+        distances[:, 1] = torch.tensor([0.40, 0.35, 0.20, 0.30])
+        return shares, distances
+
+    kept, _ = search_batches(lambda seed: digits_with_ink(slice(2, 10), 4), top_half_classifier, [(lambda x: x, 1)], range(1), target=0.8, keep=4, vote=vote)
+    assert [c.index for c in kept] == [2, 3, 1, 0]
+    assert kept[0].distances == pytest.approx((0.20,)) and kept[0].farthest == pytest.approx(0.20)
