@@ -101,7 +101,7 @@ READS = {
     "1.7.2": [f"reads_{image}_inpainted" for image in ("test_digit", "three", "one")],
     "1.7.3": [f"reads_{image}_{i}_{what}" for image in ("one", "three", "zero") for i in (1, 2) for what in ("prompt", "original")],
     "1.8": [f"reads_{pair}_{what}" for pair in (1, 2, 3, 4, 5) for what in ("upright", "view", "upright_not_digit", "view_not_digit", "trivial", "trivial_back", "upright_nearest", "view_nearest")],
-    "1.9": [f"reads_{pair}_{what}" for pair in (1, 2, 3) for what in ("far", "close", "far_not_digit", "close_not_digit")],
+    "1.9": [f"reads_{pair}_{what}" for pair in (1, 2, 3) for what in ("far", "close", "far_not_digit", "close_not_digit", "plain_far")],
 }
 
 
