@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 Reading = tuple[Callable[[Any], Any], str]
+Judge = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 def candidate_seeds(seed: int, base: int, tries: int) -> list[int]:
@@ -72,7 +73,7 @@ def search_batches(
     target: float,
     keep: int = 4,
     enough: int = 1,
-    vote: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
+    vote: Judge | Sequence[Judge] | None = None,
     majority: float = 0.5,
 ) -> tuple[list[Candidate], int]:
     """Sample batches (`sample_batch(seed) → [B, C, H, W]`) until `enough` candidates read as every (view, digit)
@@ -80,22 +81,24 @@ def search_batches(
     sampled. `classify(images) → [B, 11]` (column 10: "not a digit").
 
     With a second judge `vote(images) → (shares [B, 10], distances [B, 10])` (nearest_digits), a candidate passes only
-    when that judge also gives every reading's digit a share ≥ `majority`; passing candidates rank first, and among
-    them the one whose readings all lie nearest to real digits of their prompts: a classifier saturates at 1.00 for
-    many candidates, scribbles among them, while a scribble lies far from every real digit."""
+    when that judge also gives every reading's digit a share ≥ `majority`; passing candidates rank first, the one
+    whose readings all lie nearest to real digits of their prompts first among them, then the others by worst reading: a classifier saturates at 1.00 for
+    many candidates, scribbles among them, while a scribble lies far from every real digit. `vote` may also be one
+    judge per reading (a low-passed reading is best compared with low-passed real digits)."""
     best: list[Candidate] = []
     sampled = 0
 
-    def rank(c: Candidate) -> tuple[bool, bool, float, int, int]:
+    def rank(c: Candidate) -> tuple[bool, float, int, int]:
         passes = c.passes(target, majority)
-        return (not passes, c.worst_vote < majority, c.farthest if passes and c.distances else -c.worst, c.seed, c.index)
+        return (not passes, c.farthest if passes and c.distances else -c.worst, c.seed, c.index)
 
     for seed in seeds:
         images = sample_batch(seed)
         sampled += len(images)
         shown = [show(images) for show, _ in readings]
         probabilities = [classify(x) for x in shown]
-        judged = [vote(x) for x in shown] if vote is not None else []
+        judges = [] if vote is None else list(vote) if isinstance(vote, Sequence) else [vote] * len(readings)
+        judged = [judge(x) for judge, x in zip(judges, shown, strict=True)] if judges else []
         for index in range(len(images)):
             scores = tuple(float(p[index, digit]) for p, (_, digit) in zip(probabilities, readings, strict=True))
             not_digit = tuple(float(p[index, -1]) for p in probabilities)

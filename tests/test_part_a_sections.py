@@ -101,7 +101,7 @@ READS = {
     "1.7.2": [f"reads_{image}_inpainted" for image in ("test_digit", "three", "one")],
     "1.7.3": [f"reads_{image}_{i}_{what}" for image in ("one", "three", "zero") for i in (1, 2) for what in ("prompt", "original")],
     "1.8": [f"reads_{pair}_{what}" for pair in (1, 2, 3, 4, 5) for what in ("upright", "view", "upright_not_digit", "view_not_digit", "trivial", "trivial_back", "upright_nearest", "view_nearest")],
-    "1.9": [f"reads_{pair}_{what}" for pair in (1, 2, 3) for what in ("far", "close", "far_not_digit", "close_not_digit", "plain_far")],
+    "1.9": [f"reads_{pair}_{what}" for pair in (1, 2, 3) for what in ("far", "close", "far_not_digit", "close_not_digit", "plain_far", "far_nearest", "close_nearest")],
 }
 
 
@@ -113,7 +113,10 @@ def test_mnist_results_record_classifier_reads_between_zero_and_one(smoke_site, 
         assert 0.0 <= metrics[name] <= 1.0, (name, metrics[name])
 
 
-@pytest.mark.parametrize(("section_id", "shown"), [("1.8", ("upright", "view", "upright_not_digit", "trivial", "nearest")), ("1.9", ("far", "close", "close_not_digit")), ("1.7.2", ("inpainted",))])
+@pytest.mark.parametrize(
+    ("section_id", "shown"),
+    [("1.8", ("upright", "view", "upright_not_digit", "trivial", "nearest")), ("1.9", ("far", "close", "close_not_digit", "nearest")), ("1.7.2", ("inpainted",))],
+)
 def test_mnist_pages_print_the_reads_of_the_manifest(smoke_site, section_id, shown):
     page = (smoke_site.root / "docs" / "part-a" / f"{section_id}.md").read_text().split("/// tab | MNIST UNet")[1]
     metrics = mnist_manifest(smoke_site, section_id)["metrics"]

@@ -111,3 +111,19 @@ def test_among_candidates_that_pass_the_one_nearest_to_real_digits_ranks_first()
     kept, _ = search_batches(lambda seed: digits_with_ink(slice(2, 10), 4), top_half_classifier, [(lambda x: x, 1)], range(1), target=0.8, keep=4, vote=vote)
     assert [c.index for c in kept] == [2, 3, 1, 0]
     assert kept[0].distances == pytest.approx((0.20,)) and kept[0].farthest == pytest.approx(0.20)
+
+
+def test_each_reading_can_have_its_own_second_judge():
+    def judge(share: float):
+        def vote(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            shares = torch.zeros(len(images), 10)
+            shares[:, 1:3] = share
+            return shares, torch.zeros(len(images), 10)
+
+        return vote
+
+    readings = [(lambda x: x, 1), (view("flip").apply, 2)]
+    kept, _ = search_batches(lambda seed: digits_with_ink(slice(2, 10), 1), top_half_classifier, readings, range(1), target=0.8, vote=[judge(0.9), judge(0.3)])
+    assert kept[0].votes == pytest.approx((0.9, 0.3)) and not kept[0].passes(0.8, 0.5)
+    with pytest.raises(ValueError):
+        search_batches(lambda seed: digits_with_ink(slice(2, 10), 1), top_half_classifier, readings, range(1), target=0.8, vote=[judge(0.9)])
