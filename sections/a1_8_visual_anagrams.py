@@ -11,9 +11,10 @@ PAIRS = [
     {"prompts": ["an oil painting of houseplants", "an oil painting of marilyn monroe"], "view": "jigsaw", "seed": BASE_SEED},
 ]
 # Digit pairs whose view does not already turn real digits of one into the other (measured on the 2.0 test set and
-# shown on the page): 6/9 under 180° and 2/5 upside down are left out for that reason. Chosen from a screen of every
-# ordered digit pair under every flip, mirror, turn and diagonal reflection, keeping those whose searched samples read
-# as both digits to a person too: 1/7 turned by 180° reads as an L, 0/9 or 3/9 upside down as a ∂.
+# shown on the page): 6/9 under 180° and 2/5 upside down are left out for that reason. Chosen by eye from a screen of
+# every ordered pair of different digits upside down, mirrored and turned by 90° (32 samples each; 270° is 90° with
+# the digits swapped), keeping pairs whose searched samples read as both digits to a person too: the classifier also
+# passes 0/9 and 3/9 upside down, which look like a ∂, and an earlier 1/7 turned by 180° showed an L-shaped foot.
 DIGIT_PAIRS = [
     {"prompts": ["4", "7"], "view": "rot90"},
     {"prompts": ["7", "2"], "view": "flip"},
