@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 Reading = tuple[Callable[[Any], Any], str]
+Judge = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 def candidate_seeds(seed: int, base: int, tries: int) -> list[int]:
@@ -40,14 +41,28 @@ class Candidate:
     image: torch.Tensor
     scores: tuple[float, ...]  # one per reading, the classifier's probability of the prompt's digit
     not_digit: tuple[float, ...]  # one per reading, the probability of "not a digit"
+    votes: tuple[float, ...] = ()  # one per reading, the second judge's share for the prompt's digit (empty: none)
+    distances: tuple[float, ...] = ()  # one per reading, the second judge's distance to real digits of the prompt
 
     @property
     def worst(self) -> float:
         return min(self.scores)
 
     @property
+    def worst_vote(self) -> float:
+        return min(self.votes, default=1.0)
+
+    @property
+    def farthest(self) -> float:
+        return max(self.distances, default=0.0)
+
+    @property
     def label(self) -> str:
         return f"seed {self.seed} #{self.index}"
+
+    def passes(self, target: float, majority: float) -> bool:
+        """Every reading at `target` or more by the classifier, and at `majority` or more by the second judge."""
+        return self.worst >= target and self.worst_vote >= majority
 
 
 def search_batches(
@@ -58,22 +73,40 @@ def search_batches(
     target: float,
     keep: int = 4,
     enough: int = 1,
+    vote: Judge | Sequence[Judge] | None = None,
+    majority: float = 0.5,
 ) -> tuple[list[Candidate], int]:
     """Sample batches (`sample_batch(seed) → [B, C, H, W]`) until `enough` candidates read as every (view, digit)
-    with probability ≥ `target`; returns the `keep` best candidates by worst reading, best first, and the number of
-    candidates sampled. `classify(images) → [B, 11]` (column 10: "not a digit")."""
+    with probability ≥ `target`; returns the `keep` best candidates, best first, and the number of candidates
+    sampled. `classify(images) → [B, 11]` (column 10: "not a digit").
+
+    With a second judge `vote(images) → (shares [B, 10], distances [B, 10])` (nearest_digits), a candidate passes only
+    when that judge also gives every reading's digit a share ≥ `majority`; passing candidates rank first, the one
+    whose readings all lie nearest to real digits of their prompts first among them, then the others by worst reading: a classifier saturates at 1.00 for
+    many candidates, scribbles among them, while a scribble lies far from every real digit. `vote` may also be one
+    judge per reading (a low-passed reading is best compared with low-passed real digits)."""
     best: list[Candidate] = []
     sampled = 0
+
+    def rank(c: Candidate) -> tuple[bool, float, int, int]:
+        passes = c.passes(target, majority)
+        return (not passes, c.farthest if passes and c.distances else -c.worst, c.seed, c.index)
+
     for seed in seeds:
         images = sample_batch(seed)
         sampled += len(images)
-        probabilities = [classify(show(images)) for show, _ in readings]
+        shown = [show(images) for show, _ in readings]
+        probabilities = [classify(x) for x in shown]
+        judges = [] if vote is None else list(vote) if isinstance(vote, Sequence) else [vote] * len(readings)
+        judged = [judge(x) for judge, x in zip(judges, shown, strict=True)] if judges else []
         for index in range(len(images)):
             scores = tuple(float(p[index, digit]) for p, (_, digit) in zip(probabilities, readings, strict=True))
             not_digit = tuple(float(p[index, -1]) for p in probabilities)
-            best.append(Candidate(seed, index, images[index : index + 1].clone(), scores, not_digit))
-        best = sorted(best, key=lambda c: (-c.worst, c.seed, c.index))[: max(keep, enough)]
-        if sum(c.worst >= target for c in best) >= enough:
+            votes = tuple(float(v[index, digit]) for (v, _), (_, digit) in zip(judged, readings, strict=True)) if judged else ()
+            distances = tuple(float(d[index, digit]) for (_, d), (_, digit) in zip(judged, readings, strict=True)) if judged else ()
+            best.append(Candidate(seed, index, images[index : index + 1].clone(), scores, not_digit, votes, distances))
+        best = sorted(best, key=rank)[: max(keep, enough)]
+        if sum(c.passes(target, majority) for c in best) >= enough:
             break
     return best[:keep], sampled
 
@@ -103,3 +136,24 @@ def batch_sampler(
         return sample(estimate, schedule, timesteps, noise, generator=generator, clip_x0=clip_x0)  # type: ignore[arg-type]
 
     return sample_batch
+
+
+def nearest_digits(images: torch.Tensor, references: torch.Tensor, labels: torch.Tensor, k: int = 10, classes: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
+    """A second judge, independent of any trained network, for images [N, C, H, W] against real `references` (same
+    shape and range) by pixel distance: the share of the `k` nearest references that carry each label, [N, classes],
+    and for each class the mean root-mean-square pixel distance to its `k` nearest references of that class, [N, classes]
+    (infinite for a class with fewer than `k` references).
+
+    A classifier can be pushed by a search to accept an odd image; a sample whose nearest real digits are mostly of
+    the prompted class, and close, also looks like that class pixel for pixel, which is nearer to how a person reads it."""
+    if len(references) < k:
+        raise ValueError(f"The nearest-digit judge needs at least k = {k} reference images; it got {len(references)}.")
+    flat, ref = images.flatten(1).float(), references.flatten(1).float()
+    # ‖a − b‖² = ‖a‖² − 2a·b + ‖b‖², in chunks of references so that 60,000 real digits fit in memory
+    squared = torch.cat([(flat**2).sum(1, keepdim=True) - 2 * flat @ part.T + (part**2).sum(1) for part in ref.split(8192)], dim=1)
+    distances = squared.clamp(min=0).div(flat.shape[1]).sqrt()
+    votes = torch.nn.functional.one_hot(labels[distances.topk(k, dim=1, largest=False).indices], classes).float().mean(dim=1)
+    # a class with fewer than k references is infinitely far: nothing shows what its digits look like
+    far = torch.full((len(flat),), float("inf"))
+    typical = torch.stack([distances[:, labels == c].topk(k, dim=1, largest=False).values.mean(dim=1) if int((labels == c).sum()) >= k else far for c in range(classes)], dim=1)
+    return votes, typical

@@ -100,8 +100,8 @@ READS = {
     "1.0": [f"reads_{steps}_steps_{k}" for steps in (1, 2) for k in (1, 2, 3)],
     "1.7.2": [f"reads_{image}_inpainted" for image in ("test_digit", "three", "one")],
     "1.7.3": [f"reads_{image}_{i}_{what}" for image in ("one", "three", "zero") for i in (1, 2) for what in ("prompt", "original")],
-    "1.8": [f"reads_{pair}_{what}" for pair in (1, 2, 3, 4) for what in ("upright", "view", "upright_not_digit", "view_not_digit", "trivial", "trivial_back")],
-    "1.9": [f"reads_{pair}_{what}" for pair in (1, 2, 3) for what in ("far", "close", "far_not_digit", "close_not_digit")],
+    "1.8": [f"reads_{pair}_{what}" for pair in (1, 2, 3, 4, 5) for what in ("upright", "view", "upright_not_digit", "view_not_digit", "trivial", "trivial_back", "upright_nearest", "view_nearest")],
+    "1.9": [f"reads_{pair}_{what}" for pair in (1, 2, 3) for what in ("far", "close", "far_not_digit", "close_not_digit", "plain_far", "far_nearest", "close_nearest")],
 }
 
 
@@ -113,21 +113,24 @@ def test_mnist_results_record_classifier_reads_between_zero_and_one(smoke_site, 
         assert 0.0 <= metrics[name] <= 1.0, (name, metrics[name])
 
 
-@pytest.mark.parametrize(("section_id", "shown"), [("1.8", ("upright", "view", "upright_not_digit", "trivial")), ("1.9", ("far", "close", "close_not_digit")), ("1.7.2", ("inpainted",))])
+@pytest.mark.parametrize(
+    ("section_id", "shown"),
+    [("1.8", ("upright", "view", "upright_not_digit", "trivial", "nearest")), ("1.9", ("far", "close", "close_not_digit", "nearest")), ("1.7.2", ("inpainted",))],
+)
 def test_mnist_pages_print_the_reads_of_the_manifest(smoke_site, section_id, shown):
     page = (smoke_site.root / "docs" / "part-a" / f"{section_id}.md").read_text().split("/// tab | MNIST UNet")[1]
     metrics = mnist_manifest(smoke_site, section_id)["metrics"]
     for name, value in metrics.items():
         if name.startswith("reads_") and name.endswith(shown):
-            printed = f"{value * 100:.0f}%" if "trivial" in name else f"{value:.2f}"
+            printed = f"{value * 100:.0f}%" if "trivial" in name or "nearest" in name else f"{value:.2f}"
             assert printed in page, (name, printed)
 
 
 def test_the_anagram_page_says_which_mnist_pairs_are_trivial(smoke_site):
     page = (smoke_site.root / "docs" / "part-a" / "1.8.md").read_text()
     metrics = mnist_manifest(smoke_site, "1.8")["metrics"]
-    assert "| pair | view | as it is | through the view | real digits that already read so | trivial? |" in page
-    for pair in (1, 2, 3, 4):
+    assert "| pair | view | as it is | through the view | nearest real digits | real digits that already read so | trivial? |" in page
+    for pair in (1, 2, 3, 4, 5):
         trivial = max(metrics[f"reads_{pair}_trivial"], metrics[f"reads_{pair}_trivial_back"]) >= 0.1
         assert page.count("**is trivial**") >= trivial
 
