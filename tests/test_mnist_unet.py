@@ -6,7 +6,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from generator.mnist.unet import ClassConditionalUNet, ConvBlock, DownBlock, FCBlock, Flatten, TimeConditionalUNet, UnconditionalUNet, Unflatten, UpBlock
+from generator.mnist.unet import (
+    ClassConditionalUNet,
+    ConvBlock,
+    DownBlock,
+    FCBlock,
+    Flatten,
+    TimeConditionalUNet,
+    UnconditionalUNet,
+    Unflatten,
+    UpBlock,
+    fold_batchnorm,
+)
 
 D = 8
 N = 3
@@ -44,3 +55,25 @@ def test_class_conditional_unet_takes_one_hot_and_zero_vector() -> None:
     conditional, unconditional = model(x, t, one_hot), model(x, t, torch.zeros(N, 10))
     assert conditional.shape == unconditional.shape == (N, 1, 28, 28)
     assert not torch.allclose(conditional, unconditional)
+
+
+def _with_trained_norms(model: torch.nn.Module) -> torch.nn.Module:
+    """Give every BatchNorm non-trivial statistics and affine parameters, as training would."""
+    generator = torch.Generator().manual_seed(3)
+    for norm in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        for tensor in (norm.weight.data, norm.bias.data, norm.running_mean):
+            tensor.copy_(torch.randn(tensor.shape, generator=generator))
+        norm.running_var.copy_(torch.rand(norm.running_var.shape, generator=generator) + 0.5)
+    return model.eval()
+
+
+def test_folding_batchnorm_keeps_the_function_and_leaves_the_model_alone() -> None:
+    model = _with_trained_norms(ClassConditionalUNet(1, 10, D))
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    folded = fold_batchnorm(model)
+    x, t, c = torch.randn(N, 1, 28, 28), torch.rand(N), F.one_hot(torch.arange(N), 10).float()
+    with torch.no_grad():
+        assert torch.allclose(folded(x, t, c), model(x, t, c), atol=1e-4)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) > 0
+    assert all(torch.equal(before[name], value) for name, value in model.state_dict().items())

@@ -12,6 +12,7 @@ from generator.diffusion.schedule import NoiseSchedule
 from generator.mnist import BASE_SEED
 from generator.mnist.objectives import model_time, part_b_schedule
 from generator.mnist.precision import Precision, fastest_precision
+from generator.mnist.unet import fold_batchnorm
 
 
 def epsilon(model: nn.Module, x_t: Tensor, t_in: Tensor, c: Tensor | None = None, guidance_scale: float = 1.0) -> Tensor:
@@ -43,7 +44,7 @@ def every_timestep(schedule: NoiseSchedule) -> list[int]:
     return list(range(schedule.num_train_timesteps - 1, -1, -1))
 
 
-CPU_CHUNK = 200  # samples per sampling batch on a CPU: a batch of 1,000 ran slower per image (caches; BENCHMARKS.md)
+CPU_CHUNK = 200  # images per forward pass on a CPU: a batch of 1,000 ran slower per image (caches; BENCHMARKS.md)
 
 
 @torch.no_grad()
@@ -60,20 +61,21 @@ def sample_digits(
 ) -> Tensor:
     """Seeded DDPM samples (SPEC Part B: x_T ~ N(0, I), T steps, + sqrt(β_t) z) as CPU float32 [N, 1, 28, 28] clamped to
     [0, 1]; with one-hot c [N, 10], classifier-free guidance of scale γ. The noise is drawn on the model's device; a CPU
-    samples CPU_CHUNK at a time (callback sees the first chunk), a GPU all at once."""
+    runs CPU_CHUNK images per forward pass (callback sees the first chunk), a GPU all at once. The model is left as it
+    was: sampling runs an eval-mode copy with its BatchNorms folded into the convolutions (unet.fold_batchnorm)."""
     precision = precision or fastest_precision(next(model.parameters()).device)
     schedule = schedule or part_b_schedule()
     generator = torch.Generator(precision.device).manual_seed(seed)
     x_T = precision.inputs(torch.randn((num_samples, 1, 28, 28), generator=generator, device=precision.device))
     c = None if c is None else c.to(precision.device)
-    was_training = model.training
-    model = precision.prepare(model).eval()
-    chunk = num_samples if precision.device.type == "cuda" else CPU_CHUNK
+    model = fold_batchnorm(precision.prepare(model))
+    # CFG runs two passes per sample in one batch: halve the chunk so that a forward pass stays at CPU_CHUNK images
+    guided = c is not None and guidance_scale not in (0.0, 1.0)
+    chunk = num_samples if precision.device.type == "cuda" else CPU_CHUNK // (2 if guided else 1)
     parts = []
     for start in range(0, num_samples, chunk):
         estimator = unet_estimator(model, schedule, None if c is None else c[start : start + chunk], guidance_scale)
         with precision.autocast():
             x0 = sample(estimator, schedule, every_timestep(schedule), x_T[start : start + chunk], generator=generator, callback=callback if start == 0 else None)
         parts.append(x0.float().clamp(0.0, 1.0).cpu())
-    model.train(was_training)
     return torch.cat(parts)

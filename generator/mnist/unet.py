@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import Tensor, nn
 
@@ -161,3 +163,24 @@ class ClassConditionalUNet(UNetBackbone):
             (_as_map(self.c_embed1(c)), _as_map(self.t_embed1(t))),
             (_as_map(self.c_embed2(c)), _as_map(self.t_embed2(t))),
         )
+
+
+@torch.no_grad()
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """An eval-mode copy of model with every Conv → BatchNorm pair merged into the convolution (w ← w s, b ← (b − μ) s + β,
+    s = γ / sqrt(σ² + ε)): the same function up to float rounding, and ~15% faster sampling on a CPU, where the small
+    UNets spend much of their time in elementwise passes (BENCHMARKS.md)."""
+    folded = copy.deepcopy(model).eval()
+    for block in folded.modules():
+        if not isinstance(block, nn.Sequential):
+            continue
+        for i in range(len(block) - 1):
+            conv, norm = block[i], block[i + 1]
+            if isinstance(norm, nn.BatchNorm2d) and isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d)) and conv.bias is not None:
+                scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+                # Conv2d weights are [out, in, k, k]; ConvTranspose2d's are [in, out, k, k]
+                shape = (-1, 1, 1, 1) if isinstance(conv, nn.Conv2d) else (1, -1, 1, 1)
+                conv.weight.copy_(conv.weight * scale.reshape(shape))
+                conv.bias.copy_((conv.bias - norm.running_mean) * scale + norm.bias)
+                block[i + 1] = nn.Identity()
+    return folded
