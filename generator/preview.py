@@ -80,10 +80,11 @@ def _stat(path: Path) -> tuple[int, int]:
 
 
 def _title(path: Path) -> str | None:
+    from generator.site_hooks import page_title  # the very titles the hooks put in the nav
+
     try:
-        with path.open(encoding="utf-8") as text:
-            return next((line[2:].strip() for line in text if line.startswith("# ")), None)
-    except (OSError, UnicodeDecodeError):
+        return page_title(path)
+    except (OSError, UnicodeDecodeError):  # gone or mid-write: the next edit event brings it back
         return None
 
 

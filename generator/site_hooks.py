@@ -24,7 +24,8 @@ def _section_key(path: Path) -> tuple[int, ...]:
     return tuple(int(part) for part in path.stem.split(".")) if re.fullmatch(r"[0-9.]+", path.stem) else (10**6,)
 
 
-def _title(path: Path) -> str | None:
+def page_title(path: Path) -> str | None:
+    """A page's title as the nav shows it: its first `# ` heading (gen serve's preview compares these too)."""
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.startswith("# "):
             return line[2:].strip()
@@ -38,7 +39,7 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
     for part, folder in (("Part A", "part-a"), ("Part B", "part-b")):
         pages = sorted((docs / folder).glob("*.md"), key=_section_key)
         if pages:
-            nav.append({part: [{f"{p.stem} {_title(p) or ''}".strip(): f"{folder}/{p.name}"} for p in pages]})
+            nav.append({part: [{f"{p.stem} {page_title(p) or ''}".strip(): f"{folder}/{p.name}"} for p in pages]})
     config.nav = _with_report_pages(docs, nav)
     return config
 
