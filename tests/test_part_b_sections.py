@@ -66,6 +66,12 @@ def test_the_time_conditioned_page_names_the_digits_drawn_too_often_or_too_rarel
     page = (smoke_site.root / "docs/part-b/2.2.md").read_text()
     over = [str(d) for d in range(10) if metrics[f"share_{d}"] > 0.15]
     under = [str(d) for d in range(10) if metrics[f"share_{d}"] < 0.05]
+    # the histogram's bars as counts, and shares to one decimal, so that a share of 4.8% named "less than 5%" does not
+    # show as "5%" in the table above the sentence
+    legible = round(metrics["legible_share"] * metrics["score_samples"])
+    rows = [f"| {d} | {round(metrics[f'share_{d}'] * legible)} | {metrics[f'share_{d}'] * 100:.1f}% |" for d in range(10)]
+    rows.append(f"| no digit (bar 10) | {metrics['score_samples'] - legible} | |")
+    assert "\n".join(rows) in page, rows
     if metrics["legible_share"] == 0:
         assert "not even-handed" not in page and "between 5% and 15%" not in page
     elif over or under:
