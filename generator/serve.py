@@ -153,16 +153,6 @@ def _serve(project: Project, *, port: int, profile: str | None, backends: Sequen
     def rebuild() -> None:
         rebuild_once(project, profile, backends, worker, console)
 
-    builds = Builds()
-    rebuild()
-    builds.finished()
-    handler = functools.partial(type("Handler", (_Handler,), {"builds": builds}), directory=str(project.site_dir))
-    http.server.ThreadingHTTPServer.allow_reuse_address = True
-    http.server.ThreadingHTTPServer.daemon_threads = True
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    console.print(f"serving a preview of the site at http://127.0.0.1:{port}/ (Ctrl+C stops)")
-
     generated = generated_paths(project)
     edits: list[Path] = []
     arrived = threading.Condition()
@@ -178,12 +168,24 @@ def _serve(project: Project, *, port: int, profile: str | None, backends: Sequen
                     edits.extend(paths)
                     arrived.notify_all()
 
+    # Watch before the first build, so that an edit made while it runs, or just after its page is served, is rebuilt
+    # too (the watches on a large tree take a while to set up; started later, they could miss such an edit).
     observer = Observer()
     for folder in watched_folders(project):
         observer.schedule(OnEdit(), str(folder), recursive=True)
     observer.schedule(OnEdit(), str(project.root), recursive=False)  # mkdocs.yml, pyproject.toml
     observer.start()
+    server = None
     try:
+        builds = Builds()
+        rebuild()
+        builds.finished()
+        handler = functools.partial(type("Handler", (_Handler,), {"builds": builds}), directory=str(project.site_dir))
+        http.server.ThreadingHTTPServer.allow_reuse_address = True
+        http.server.ThreadingHTTPServer.daemon_threads = True
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        console.print(f"serving a preview of the site at http://127.0.0.1:{port}/ (Ctrl+C stops)")
         while True:
             with arrived:
                 arrived.wait_for(lambda: bool(edits))
@@ -204,7 +206,8 @@ def _serve(project: Project, *, port: int, profile: str | None, backends: Sequen
         console.print("stopped")
     finally:
         observer.stop()
-        server.shutdown()
+        if server is not None:
+            server.shutdown()
         worker.close()
 
 
