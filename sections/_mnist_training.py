@@ -40,7 +40,7 @@ def trajectory_recorder(keep, every=10):
     frames = []
 
     def record(step):
-        if step["i"] % every == every - 1 or step["t_prev"] < 0:
+        if step["i"] % every == every - 1 or step["last"]:
             frames.append(step["x"][:keep].float().clamp(0, 1).cpu())
 
     return record, frames

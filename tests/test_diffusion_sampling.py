@@ -153,7 +153,7 @@ def test_sample_matches_diffusers_if_denoising_loop(schedule: NoiseSchedule) -> 
 
 def test_part_b_loop_matches_diffusers_ddpm_scheduler_over_all_300_steps() -> None:
     """SPEC Part B: T = 300, linear β, every step, + sqrt(β_t) z (diffusers' fixed_large), no clipping."""
-    from generator.mnist.estimators import every_timestep
+    from generator.mnist.estimators import ddpm_timesteps
     from generator.mnist.objectives import part_b_schedule
 
     def toy(x_t: torch.Tensor, t: int) -> torch.Tensor:
@@ -167,8 +167,8 @@ def test_part_b_loop_matches_diffusers_ddpm_scheduler_over_all_300_steps() -> No
         x = scheduler.step(toy(x, int(t)), t, x, generator=generator).prev_sample
 
     schedule = part_b_schedule()
-    assert [int(t) for t in scheduler.timesteps] == every_timestep(schedule)
-    ours = sample(lambda x_t, t: (toy(x_t, t), None), schedule, every_timestep(schedule), x_start, generator=torch.Generator().manual_seed(13))
+    assert [int(t) for t in scheduler.timesteps] == ddpm_timesteps(schedule)
+    ours = sample(lambda x_t, t: (toy(x_t, t), None), schedule, ddpm_timesteps(schedule), x_start, generator=torch.Generator().manual_seed(13))
     # diffusers keeps β and ᾱ in float32, we in float64
     torch.testing.assert_close(ours, x, rtol=1e-4, atol=1e-4)
 

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from generator.diffusion.estimators import cfg
 from generator.diffusion.sampling import ddpm_step, sample
 from generator.diffusion.schedule import forward
-from generator.mnist.estimators import epsilon, every_timestep, sample_digits, unet_estimator
+from generator.mnist.estimators import ddpm_timesteps, guided_output, sample_digits, unet_estimator
 from generator.mnist.objectives import drop_classes, epsilon_loss, model_time, part_b_schedule
 
 SCHEDULE = part_b_schedule()
@@ -105,7 +105,7 @@ def test_iterative_denoise_recovers_x0_with_oracle_over_all_300_steps() -> None:
     g = torch.Generator().manual_seed(5)
     x0 = torch.rand(3, 1, 28, 28, generator=g)
     steps: list[int] = []
-    out = sample(unet_estimator(Oracle(x0), SCHEDULE), SCHEDULE, every_timestep(SCHEDULE), torch.randn(3, 1, 28, 28, generator=g), generator=g,
+    out = sample(unet_estimator(Oracle(x0), SCHEDULE), SCHEDULE, ddpm_timesteps(SCHEDULE), torch.randn(3, 1, 28, 28, generator=g), generator=g,
                  callback=lambda info: steps.append(info["t"]))
     torch.testing.assert_close(out, x0, rtol=0, atol=1e-4)
     assert steps == list(range(299, -1, -1))
@@ -134,7 +134,7 @@ def test_batched_guidance_equals_the_cfg_combinator_of_two_passes() -> None:
         two_passes, _ = cfg(unet_estimator(model, SCHEDULE, c), unet_estimator(model, SCHEDULE, torch.zeros_like(c)), gamma)(x, 150)
         torch.testing.assert_close(batched, two_passes)
     t_in = torch.full((2,), model_time(150, 300))
-    torch.testing.assert_close(epsilon(model, x, t_in, c, 5.0), x + t_in.view(-1, 1, 1, 1) + 5 * 3 * torch.tensor([4.0, 8.0]).view(-1, 1, 1, 1))
+    torch.testing.assert_close(guided_output(model, x, t_in, c, 5.0), x + t_in.view(-1, 1, 1, 1) + 5 * 3 * torch.tensor([4.0, 8.0]).view(-1, 1, 1, 1))
 
 
 def test_class_dropping_zeroes_about_p_uncond_of_the_rows() -> None:

@@ -128,7 +128,7 @@ def sample(
         if projection is not None:
             x = projection(x, t_prev)
         if callback is not None:
-            callback({"i": i, "t": t, "t_prev": t_prev, "x": x, "x0": x0})
+            callback({"i": i, "t": t, "t_prev": t_prev, "last": t_prev < 0, "x": x, "x0": x0})
     return x
 
 

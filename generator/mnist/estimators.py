@@ -1,12 +1,15 @@
-"""The Part B UNets as noise estimators of the one DDPM core in generator/diffusion (as k-diffusion's external.py
-wraps a model), and seeded sampling of digits through its `sample` loop."""
+"""The Part B UNets as noise estimators of the one DDPM core and as velocities of the one flow core in generator/diffusion
+(as k-diffusion's external.py wraps a model), and seeded sampling of digits through either loop."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
 from generator.diffusion.estimators import Estimator
+from generator.diffusion.flow import Velocity, sample_euler
 from generator.diffusion.sampling import Callback, sample
 from generator.diffusion.schedule import NoiseSchedule
 from generator.mnist import BASE_SEED
@@ -15,8 +18,9 @@ from generator.mnist.precision import Precision, fastest_precision
 from generator.mnist.unet import fold_batchnorm
 
 
-def epsilon(model: nn.Module, x_t: Tensor, t_in: Tensor, c: Tensor | None = None, guidance_scale: float = 1.0) -> Tensor:
-    """ε_θ(x_t, t[, c]) in float32; with c and γ ≠ 1, CFG ε = ε_u + γ(ε_c − ε_u), ε_u = ε_θ(x_t, t, c = 0), in one batched pass."""
+def guided_output(model: nn.Module, x_t: Tensor, t_in: Tensor, c: Tensor | None = None, guidance_scale: float = 1.0) -> Tensor:
+    """The UNet's output (ε̂ or a velocity) in float32; with c and γ ≠ 1, CFG f = f_u + γ(f_c − f_u), f_u the output at
+    c = 0, in one batched pass."""
     if c is None:
         return model(x_t, t_in).float()
     if guidance_scale == 1.0:
@@ -34,14 +38,34 @@ def unet_estimator(model: nn.Module, schedule: NoiseSchedule, c: Tensor | None =
 
     def estimate(x_t: Tensor, t: int) -> tuple[Tensor, None]:
         t_in = torch.full((len(x_t),), model_time(t, num_timesteps), device=x_t.device)
-        return epsilon(model, x_t, t_in, c, guidance_scale), None
+        return guided_output(model, x_t, t_in, c, guidance_scale), None
 
     return estimate
 
 
-def every_timestep(schedule: NoiseSchedule) -> list[int]:
-    """SPEC Part B samples with all T steps, t = T … 1: indices T − 1 … 0 of the schedule."""
-    return list(range(schedule.num_train_timesteps - 1, -1, -1))
+def unet_velocity(model: nn.Module, c: Tensor | None = None, guidance_scale: float = 1.0) -> Velocity:
+    """A Velocity (x_t, t) ↦ u_θ(x_t, t[, c]) for the flow core: the UNet's time input is the flow's own t ∈ [0, 1]."""
+
+    def velocity(x_t: Tensor, t: Tensor) -> Tensor:
+        return guided_output(model, x_t, t.to(x_t.device), c, guidance_scale)
+
+    return velocity
+
+
+def ddpm_timesteps(schedule: NoiseSchedule, steps: int | None = None) -> list[int]:
+    """The DDPM grid, from the noisiest index down to 0: all T steps (SPEC Part B: t = T … 1 are indices T − 1 … 0), or
+    `steps` of them evenly strided, as Part A strides IF's grid."""
+    last = schedule.num_train_timesteps - 1
+    if steps is None or steps > last:
+        return list(range(last, -1, -1))
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1; got {steps}.")
+    if steps == 1:
+        return [last]
+    return sorted({round(last * i / (steps - 1)) for i in range(steps)}, reverse=True)
+
+
+Sampler = Literal["ddpm", "flow"]
 
 
 CPU_CHUNK = 200  # images per forward pass on a CPU: a batch of 1,000 ran slower per image (caches; BENCHMARKS.md)
@@ -58,11 +82,16 @@ def sample_digits(
     precision: Precision | None = None,
     callback: Callback | None = None,
     schedule: NoiseSchedule | None = None,
+    sampler: Sampler = "ddpm",
+    steps: int | None = None,
 ) -> Tensor:
-    """Seeded DDPM samples (SPEC Part B: x_T ~ N(0, I), T steps, + sqrt(β_t) z) as CPU float32 [N, 1, 28, 28] clamped to
-    [0, 1]; with one-hot c [N, 10], classifier-free guidance of scale γ. The noise is drawn on the model's device; a CPU
-    runs CPU_CHUNK images per forward pass (callback sees the first chunk), a GPU all at once. The model is left as it
-    was: sampling runs an eval-mode copy with its BatchNorms folded into the convolutions (unet.fold_batchnorm)."""
+    """Seeded samples as CPU float32 [N, 1, 28, 28] clamped to [0, 1]: DDPM (SPEC Part B: x_T ~ N(0, I), all T steps or
+    `steps` strided ones, + sqrt(β_t) z) or flow matching (Euler from x₀ ~ N(0, I) in `steps` steps); with one-hot c
+    [N, 10], classifier-free guidance of scale γ. The noise is drawn on the model's device; a CPU runs CPU_CHUNK images
+    per forward pass (callback sees the first chunk), a GPU all at once. The model is left as it was: sampling runs an
+    eval-mode copy with its BatchNorms folded into the convolutions (unet.fold_batchnorm)."""
+    if sampler == "flow" and steps is None:
+        raise ValueError("flow matching samples need a number of Euler steps; pass steps=.")
     precision = precision or fastest_precision(next(model.parameters()).device)
     schedule = schedule or part_b_schedule()
     generator = torch.Generator(precision.device).manual_seed(seed)
@@ -74,8 +103,12 @@ def sample_digits(
     chunk = num_samples if precision.device.type == "cuda" else CPU_CHUNK // (2 if guided else 1)
     parts = []
     for start in range(0, num_samples, chunk):
-        estimator = unet_estimator(model, schedule, None if c is None else c[start : start + chunk], guidance_scale)
+        c_chunk, seen = None if c is None else c[start : start + chunk], callback if start == 0 else None
         with precision.autocast():
-            x0 = sample(estimator, schedule, every_timestep(schedule), x_T[start : start + chunk], generator=generator, callback=callback if start == 0 else None)
-        parts.append(x0.float().clamp(0.0, 1.0).cpu())
+            if sampler == "flow":
+                x = sample_euler(unet_velocity(model, c_chunk, guidance_scale), x_T[start : start + chunk], steps, callback=seen)
+            else:
+                estimator = unet_estimator(model, schedule, c_chunk, guidance_scale)
+                x = sample(estimator, schedule, ddpm_timesteps(schedule, steps), x_T[start : start + chunk], generator=generator, callback=seen)
+        parts.append(x.float().clamp(0.0, 1.0).cpu())
     return torch.cat(parts)

@@ -1,4 +1,5 @@
-"""What the Part B models are trained to minimise: the L2 of the single-step denoiser and DDPM's ε-prediction loss."""
+"""What the Part B models are trained to minimise: the L2 of the single-step denoiser, DDPM's ε-prediction loss and flow
+matching's velocity loss."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from generator.diffusion.flow import interpolate, target_velocity
 from generator.diffusion.schedule import NoiseSchedule, forward, linear_schedule
 
 NUM_TIMESTEPS = 300  # SPEC Part B: T = 300, β = linspace(1e-4, 0.02, T)
@@ -51,6 +53,22 @@ def epsilon_loss(schedule: NoiseSchedule, p_uncond: float | None = None) -> Batc
             return F.mse_loss(model(x_t, t_in).float(), eps)
         c = drop_classes(F.one_hot(labels, 10).float(), p_uncond, generator)
         return F.mse_loss(model(x_t, t_in, c).float(), eps)
+
+    return loss
+
+
+def flow_loss(p_uncond: float | None = None) -> BatchLoss:
+    """‖(x₁ − x₀) − u_θ(x_t, t[, c])‖² with x₀ ~ N(0, I), t ~ U[0, 1], x_t = (1 − t) x₀ + t x₁ (flow matching, the course's
+    t = 0 noise, t = 1 data); with p_uncond, the class-conditioned loss: c = one-hot of the label, dropped with p_uncond."""
+
+    def loss(model: nn.Module, x1: Tensor, labels: Tensor, generator: torch.Generator) -> Tensor:
+        x0 = torch.randn(x1.shape, generator=generator, device=x1.device)
+        t = torch.rand(len(x1), generator=generator, device=x1.device)
+        x_t = interpolate(x0, x1, t)
+        if p_uncond is None:
+            return F.mse_loss(model(x_t, t).float(), target_velocity(x0, x1))
+        c = drop_classes(F.one_hot(labels, 10).float(), p_uncond, generator)
+        return F.mse_loss(model(x_t, t, c).float(), target_velocity(x0, x1))
 
     return loss
 

@@ -108,7 +108,7 @@ class MnistBackend(Backend):
 
     def estimator(self, prompt_embeds: torch.Tensor) -> Estimator:
         """ε̂ for x_t on IF's grid: rescale x_t to the model's range and noise level, then ask the UNet."""
-        from generator.mnist.estimators import epsilon
+        from generator.mnist.estimators import guided_output
 
         num_steps = self.own_schedule.num_train_timesteps
 
@@ -122,7 +122,7 @@ class MnistBackend(Backend):
             n = x_t.shape[0]
             t_in = torch.full((n,), s / num_steps, device=self.device)  # SPEC's t/T, s on the model's 1-based scale
             c = prompt_embeds.to(self.device).expand(n, -1)
-            return epsilon(self.unet, y.to(self.device), t_in, c).cpu(), None
+            return guided_output(self.unet, y.to(self.device), t_in, c).cpu(), None
 
         return estimate
 
