@@ -1,0 +1,65 @@
+"""Sprite sheets of GIFs: every frame of an animation in one PNG grid, for the page's frame scrubber (docs/javascripts/figures.js).
+
+A scrubber shows frame k by moving the sheet behind a frame-sized window (CSS background-position), so the browser
+decodes one image once instead of seeking through a GIF.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageSequence, UnidentifiedImageError
+
+MAX_SHEET_WIDTH = 4096  # browsers decode wider images, but some mobile ones downsample past this
+
+
+def sprite_name(gif_name: str) -> str:
+    """The sheet's file name beside its GIF: `trajectory.gif` → `trajectory.sprite.png` (the rule the page macros use)."""
+    stem = gif_name[: -len(".gif")] if gif_name.lower().endswith(".gif") else gif_name
+    return f"{stem}.sprite.png"
+
+
+def sheet_columns(frames: int, frame_w: int) -> int:
+    """Frames per row: as many as fit in MAX_SHEET_WIDTH (at least one), never more than there are frames."""
+    return max(1, min(frames, MAX_SHEET_WIDTH // max(frame_w, 1)))
+
+
+def sprite_sheet(gif_path: Path) -> tuple[bytes, dict[str, Any]]:
+    """The frames of `gif_path` in row-major order in a grid, as PNG bytes (the same bytes for the same GIF), and
+    `{"frames", "cols", "rows", "frame_w", "frame_h"}`: frame k sits at column k % cols, row k // cols."""
+    frames = _frames(Path(gif_path))
+    frame_h, frame_w = frames[0].shape[:2]
+    cols = sheet_columns(len(frames), frame_w)
+    rows = math.ceil(len(frames) / cols)
+    sheet = np.zeros((rows * frame_h, cols * frame_w, frames[0].shape[2]), dtype=np.uint8)
+    for k, frame in enumerate(frames):
+        row, col = divmod(k, cols)
+        sheet[row * frame_h:(row + 1) * frame_h, col * frame_w:(col + 1) * frame_w] = frame
+    meta = {"frames": len(frames), "cols": cols, "rows": rows, "frame_w": int(frame_w), "frame_h": int(frame_h)}
+    return _png(sheet), meta
+
+
+def _frames(path: Path) -> list[np.ndarray]:
+    """Every frame as it is shown (earlier frames composited by Pillow), RGBA."""
+    try:
+        with Image.open(path) as image:
+            if image.format != "GIF":
+                raise ValueError(f"{path} is a {image.format} image, not a GIF; a sprite sheet is made from a GIF's frames.")
+            return [np.asarray(frame.convert("RGBA")) for frame in ImageSequence.Iterator(image)]
+    except (UnidentifiedImageError, OSError) as error:
+        raise ValueError(f"{path} is not a readable GIF ({error}); rebuild the figure that wrote it.") from None
+
+
+def _png(sheet: np.ndarray) -> bytes:
+    """The smallest lossless mode that holds the sheet (grey, RGB or RGBA), written without timestamps or metadata."""
+    if (sheet[..., 3] == 255).all():
+        sheet = sheet[..., :3]
+        if (sheet[..., 0] == sheet[..., 1]).all() and (sheet[..., 1] == sheet[..., 2]).all():
+            sheet = sheet[..., 0]
+    buffer = io.BytesIO()
+    Image.fromarray(sheet).save(buffer, format="PNG", compress_level=9)
+    return buffer.getvalue()
