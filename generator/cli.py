@@ -117,7 +117,7 @@ def status(
     table = Table(title=escape(f"profile {choice.profile} ({choice.profile_why}) · backends {', '.join(choice.backends)}"), title_justify="left")
     for column in ("id", "title", "backend", "profile", "state", "why", "last compute"):
         table.add_column(column, overflow="fold")
-    colours = {"fresh": "green", "stale": "yellow", "missing": "red", "frozen": "cyan"}
+    colours = {"fresh": "green", "stale": "yellow", "missing": "red", "frozen": "cyan", "interrupted": "magenta"}
     for row in rows:
         when = f"{row['seconds']:.1f} s, {row['computed_at']}" if row["seconds"] is not None else "—"
         why = escape("; ".join(row["reasons"])) + (f" [dim](can't run here: {escape(row['unavailable'])})[/]" if row["unavailable"] else "")
@@ -132,6 +132,12 @@ def _status_row(item, the_plan) -> dict:
 
     shown = the_plan.items[ResultKey(item.key.section, item.key.backend, item.frozen)] if item.frozen else item
     manifest = shown.manifest or {}
+    if item.frozen:
+        reasons: list[str] = []
+    elif item.interrupted:  # what the next build does: put the copy in place, then recompute it only if it is stale
+        reasons = ["interrupted: restored on the next build", *item.reasons]
+    else:
+        reasons = list(item.reasons) if item.reasons or item.manifest else ["never computed"]
     return {
         "section": item.key.section,
         "title": item.module.spec.title,
@@ -139,7 +145,7 @@ def _status_row(item, the_plan) -> dict:
         "profile": item.key.profile,
         "state": "frozen" if item.frozen else item.state,
         "frozen": item.frozen,
-        "reasons": [] if item.frozen else item.reasons if item.manifest else ["never computed"],
+        "reasons": reasons,
         "seconds": manifest.get("seconds"),
         "computed_at": manifest.get("provenance", {}).get("computed_at"),
         "metrics": manifest.get("metrics", {}),

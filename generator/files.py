@@ -98,11 +98,19 @@ def save_memo(path: Path | None, entries: dict) -> bool:
 
 
 def check_files(folder: Path, entries: list[dict], name_key: str, hashes: StatCache) -> list[str]:
-    """Why the files a manifest lists are not as recorded: `missing: a.png`, `damaged: b.png` (size or SHA-256 differ)."""
+    """Why the files a manifest lists are not as recorded: `missing: a.png`, `damaged: b.png` (size or SHA-256 differ).
+
+    Nothing outside `folder` is opened: a name that is absolute or climbs out of it, or a link that leads out, is
+    `outside: …`, so the result is recomputed. (That `folder` lies in the project is the store's check.)
+    """
     problems = []
     for entry in entries:
         name = entry[name_key]
-        path = folder / name
+        try:
+            path = inside(folder / name, folder)
+        except OutsideProjectError:
+            problems.append(f"outside: {name} (not a file of the result's folder; the next build recomputes it)")
+            continue
         try:
             stat = path.stat()
         except (FileNotFoundError, NotADirectoryError):
@@ -121,12 +129,56 @@ def check_files(folder: Path, entries: list[dict], name_key: str, hashes: StatCa
     return problems
 
 
+def inside(path: Path, root: Path) -> Path:
+    """`path` with its links followed, when that lies in `root` (or is it); OutsideProjectError otherwise.
+
+    The one containment check of every path gen reads, hashes, writes, publishes or deletes in the project: a link
+    that leads out of `root`, an absolute name or one that climbs out with `..` is refused before anything is opened.
+    """
+    base, resolved = root.resolve(), path.resolve()
+    if resolved == base or base in resolved.parents:
+        return resolved
+    raise OutsideProjectError(_outside_message(path, root, resolved))
+
+
+def _outside_message(path: Path, root: Path, resolved: Path) -> str:
+    where = "the project folder" if root.resolve() == Path.cwd() else f"{_named(root)}/"
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:
+        parts = ()
+    for depth in range(1, len(parts) + 1):  # the first link on the way down is the one that leads out
+        step = root.joinpath(*parts[:depth])
+        if step.is_symlink():
+            target = step.resolve()
+            kind = "folder" if target.is_dir() else "file"
+            return (f"{_named(step)} is a link to {target}, outside {where}; gen will not follow it: replace the link "
+                    f"with a real {kind} (or remove it) and run gen again")
+    return f"{_named(path)} lies outside {where} (it resolves to {resolved}); gen will not open it: name a path inside {where}"
+
+
+def _named(path: Path) -> str:
+    """A path as the user typed it: relative to the working folder (gen runs inside the project), not resolved."""
+    try:
+        return path.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 class NotAFolderError(NotADirectoryError):
     """A plain file sits where gen keeps a folder (a result, its staging or its old copy)."""
 
 
 class FileSystemError(RuntimeError):
     """A file-system operation outside a section's compute failed; the message is one sentence for the user."""
+
+
+class OutsideProjectError(FileSystemError, ValueError):
+    """A path leads outside the folder it must lie in (by a link, an absolute name or `..`); one sentence naming it.
+
+    A FileSystemError, so the result it concerns fails in one sentence like any other file-system problem, and a
+    ValueError, so code that checks paths a user named (spec inputs) treats it as an unusable path.
+    """
 
 
 def explain(error: OSError, doing: str, root: Path, path: Path | None = None) -> str:

@@ -36,11 +36,16 @@ class Item:
     explicit_backend: bool = False
     # The more thorough profile whose fresh result stands in for this one (a default build does not compute it).
     frozen: str | None = None
+    # A killed build left its swap half done: `manifest` (and `reasons`) are those of the `.new/` or `.old/` copy
+    # that the next build puts in place without computing.
+    interrupted: bool = False
 
     @property
     def state(self) -> str:
         if self.manifest is None:
             return "missing"
+        if self.interrupted:
+            return "interrupted"
         return "stale" if self.reasons else "fresh"
 
     @property
@@ -127,7 +132,9 @@ class Plan:
 
     def shown(self, section_id: str, backend: str | None) -> Item | None:
         """The result a page shows: the most thorough fresh one (full, quick, smoke); else the newest there is."""
-        existing = [self.items[k] for k in (ResultKey(section_id, backend, p) for p in reversed(PROFILES)) if k in self.items and self.items[k].manifest]
+        # An interrupted result's figures are not in its folder yet, so a page cannot show them.
+        existing = [self.items[k] for k in (ResultKey(section_id, backend, p) for p in reversed(PROFILES))
+                    if k in self.items and self.items[k].manifest and not self.items[k].interrupted]
         for item in existing:
             if item.state == "fresh":
                 return item
@@ -209,14 +216,19 @@ def _item(project: Project, store: ResultStore, code: CodeIndex, hashes: StatCac
         "upstream": upstream,
     })
     fingerprint = sha256_bytes(canonical_json(inputs).encode())
-    manifest = store.manifest(key)
+    refusal = store.refusal(key)
+    if refusal is not None:  # a link out of cache/: never read; computing it fails with this sentence
+        return Item(module, key, inputs, fingerprint, None, (refusal,))
+    folder, manifest, interrupted = store.folder(key), store.manifest(key), False
+    if manifest is None and (leftover := store.interrupted(key)) is not None:
+        (folder, manifest), interrupted = leftover, True
     reasons: list[str] = []
     if manifest is not None:
         if manifest.get("fingerprint") != fingerprint:
             reasons = stale_reasons(manifest.get("inputs", {}), inputs) or ["fingerprint changed"]
         else:
-            reasons = check_files(store.folder(key), manifest.get("figures", []), "file", hashes)
-    return Item(module, key, inputs, fingerprint, manifest, tuple(reasons))
+            reasons = check_files(folder, manifest.get("figures", []), "file", hashes)
+    return Item(module, key, inputs, fingerprint, manifest, tuple(reasons), interrupted=interrupted)
 
 
 def _unavailable(item: Item, project: Project, by_id: dict[str, SectionModule]) -> str | None:
@@ -252,7 +264,9 @@ def select(plan: Plan, sections: Sequence[str], project: Project, hashes: StatCa
             up_reasons = upstream.reasons
             if upstream.state == "fresh" and (reasons or item.state != "fresh"):
                 recorded = upstream.manifest.get("artifacts", [])
-                up_reasons = tuple(f"artifact {p}" for p in check_files(store.artifact_folder(up_key), recorded, "name", hashes))
+                refusal = store.refusal(up_key, artifacts=True)
+                problems = [refusal] if refusal else check_files(store.artifact_folder(up_key), recorded, "name", hashes)
+                up_reasons = tuple(f"artifact {p}" for p in problems)
             need(upstream, up_reasons)
         if reasons or item.manifest is None:
             needed[item.key] = replace(item, reasons=reasons)
@@ -270,4 +284,4 @@ def still_needed(item: Item, project: Project, hashes: StatCache) -> bool:
         return True
     if check_files(store.folder(item.key), manifest.get("figures", []), "file", hashes):
         return True
-    return bool(check_files(store.artifact_folder(item.key), manifest.get("artifacts", []), "name", hashes))
+    return bool(store.refusal(item.key, artifacts=True) or check_files(store.artifact_folder(item.key), manifest.get("artifacts", []), "name", hashes))

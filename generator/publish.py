@@ -12,7 +12,7 @@ from markupsafe import Markup
 
 from generator.config import Project
 from generator.diffusion.backends import BACKENDS
-from generator.files import explain, write_if_changed
+from generator.files import OutsideProjectError, explain, inside, write_if_changed
 from generator.plan import Plan
 from generator.render import Renderer, Result, make_result, page_path
 from generator.section import SectionModule
@@ -53,7 +53,8 @@ def render_pages(project: Project, modules: list[SectionModule], the_plan: Plan,
     """Render every section page and the home page; return the files whose bytes changed.
 
     A template that fails leaves its page as it was and raises PageError once the other pages are rendered; so does
-    a page that cannot be written (one sentence naming the file).
+    a page that cannot be written (one sentence naming the file), or one that a link would put outside docs/ (never
+    read, written or removed).
     """
     import jinja2
 
@@ -67,25 +68,31 @@ def render_pages(project: Project, modules: list[SectionModule], the_plan: Plan,
         path = page_path(project.docs_dir, module.spec)
         pages.append({"section": module.spec, "url": Markup(path.relative_to(project.docs_dir).as_posix()), "results": results})
         try:
-            if renderer.render(module.spec.template, path, section=module.spec, results=results, profile=profile):
+            if renderer.render(module.spec.template, inside(path, project.docs_dir), section=module.spec, results=results, profile=profile):
                 changed.append(path)
+        except OutsideProjectError as error:  # a template, or the page, is a link out of its folder
+            errors.append(str(error))
         except TEMPLATE_ERRORS as error:
             errors.append(f"templates/{module.spec.template} (section {module.spec.id}){_template_line(error)}: {type(error).__name__}: {error}")
         except OSError as error:
             unwritable = unwritable or explain(error, "write", project.root)
     index = project.docs_dir / "index.md"
     try:
-        if renderer.render("index.md.j2", index, pages=pages, profile=profile):
+        if renderer.render("index.md.j2", inside(index, project.docs_dir), pages=pages, profile=profile):
             changed.append(index)
         # Pages around the sections (a part's overview, the closing page) see every section's results, as the home page does.
         for template in sorted((project.templates_dir / "pages").glob("*.md.j2")):
             path = project.docs_dir / template.name.removesuffix(".j2")
             try:
-                if renderer.render(f"pages/{template.name}", path, pages=pages, profile=profile):
+                if renderer.render(f"pages/{template.name}", inside(path, project.docs_dir), pages=pages, profile=profile):
                     changed.append(path)
+            except OutsideProjectError as error:
+                errors.append(str(error))
             except TEMPLATE_ERRORS as error:
                 errors.append(f"templates/pages/{template.name}{_template_line(error)}: {type(error).__name__}: {error}")
         _drop_orphans(project, modules, changed)
+    except OutsideProjectError as error:
+        errors.append(str(error))
     except OSError as error:
         unwritable = unwritable or explain(error, "write", project.root)
     if unwritable:  # the first is enough: the others are the same folder's
@@ -107,6 +114,7 @@ def _drop_orphans(project: Project, modules: list[SectionModule], changed: list[
     """Pages of sections that no longer exist are removed, so the site doesn't keep them."""
     expected = {page_path(project.docs_dir, m.spec) for m in modules}
     for part in ("part-a", "part-b"):
+        inside(project.docs_dir / part, project.docs_dir)  # a link out of docs/ is never listed, nor emptied
         for path in (project.docs_dir / part).glob("*.md"):
             if path not in expected:
                 path.unlink(missing_ok=True)  # a concurrent build may have removed it
@@ -142,6 +150,11 @@ def build_site(project: Project, force: bool = False, in_process: bool = False) 
     (gen serve) runs MkDocs in this process, which keeps it imported from one rebuild to the next, and rebuilds only
     the edited page when that is all that changed (generator/preview.py).
     """
+    if not in_process:  # MkDocs empties the folder it builds into (gen serve's is a private one, outside the project)
+        try:
+            inside(project.root / project.settings.get("site_dir", "site"), project.root)
+        except OutsideProjectError as error:
+            raise SiteError(str(error)) from None
     if not force and _published(project, site_inputs_digest(project)):
         return False
     from filelock import FileLock

@@ -10,7 +10,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from generator.files import write_if_changed
+from generator.files import inside, write_if_changed
 from generator.section import Section
 
 # Characters that Markdown, its extensions (math, attribute lists, tables), HTML or Jinja could act on: everything
@@ -146,6 +146,20 @@ def make_result(backend: str | None, label: str, manifest: dict | None, figures_
     return Result(backend, label, profile, manifest, figures, hint)
 
 
+class _ProjectLoader(jinja2.FileSystemLoader):
+    """templates/ as Jinja's own loader reads it (which already refuses `..` in a name), except that a template that is
+    a link out of templates/ is refused (OutsideProjectError) before it is opened: its text would be published."""
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Any]:
+        pieces = jinja2.loaders.split_template_path(template)
+        for searchpath in self.searchpath:
+            candidate = Path(searchpath, *pieces)
+            if candidate.is_file():
+                inside(candidate, Path(searchpath))
+                break
+        return super().get_source(environment, template)
+
+
 class Renderer:
     """Renders templates/ into docs/ with user data escaped by default."""
 
@@ -156,7 +170,7 @@ class Renderer:
             bytecode_dir.mkdir(parents=True, exist_ok=True)
             bytecode = jinja2.FileSystemBytecodeCache(str(bytecode_dir))
         self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(templates_dir)),
+            loader=_ProjectLoader(str(templates_dir)),
             bytecode_cache=bytecode,
             autoescape=True,
             finalize=_finalize,

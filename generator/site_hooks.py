@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -9,6 +10,8 @@ from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
+
+from generator.files import OutsideProjectError, inside
 
 # The parts of MathJax's es5 build the pages can ask for: the TeX→CHTML bundle, its fonts, and the
 # components it loads on demand (TeX extensions, the menu, assistive MathML).
@@ -68,14 +71,21 @@ def _with_report_pages(docs: Path, nav: list) -> list:
 
 
 def on_files(files: Files, config: MkDocsConfig) -> Files:
-    """Add the figures of cache/ as figures/… and MathJax's es5 build as assets/mathjax/…"""
-    root = _root(config)
-    cache = root / "cache"
-    if cache.is_dir():
-        for path in sorted(cache.rglob("*")):
-            rel = path.relative_to(cache)
-            if path.is_file() and path.suffix in (".png", ".gif", ".svg") and not any(p.startswith(".") or p.endswith((".new", ".old")) for p in rel.parts):
-                files.append(File.generated(config, f"figures/{rel.as_posix()}", abs_src_path=str(path)))
+    """Add the figures of cache/ as figures/… and MathJax's es5 build as assets/mathjax/…
+
+    Nothing from outside the project is published: a docs/ file that is a link out of the project, or a cache/ file
+    or folder that is a link out of cache/ (gen never makes one; cache/ is committed, so anyone could), stops the
+    build with one sentence naming it. MathJax comes from node_modules/, wherever npm put it.
+    """
+    root, docs = _root(config), Path(config.docs_dir)
+    try:
+        for file in files:  # docs/ as MkDocs walked it (following links), beside the theme's own files
+            if file.abs_src_path and docs in Path(file.abs_src_path).parents:
+                inside(Path(file.abs_src_path), root)
+        for path in _figures(root / "cache", root):
+            files.append(File.generated(config, f"figures/{path.relative_to(root / 'cache').as_posix()}", abs_src_path=str(path)))
+    except OutsideProjectError as error:
+        raise PluginError(str(error)) from None
     mathjax = root / "node_modules" / "mathjax" / "es5"
     if not (mathjax / MATHJAX_ENTRY).is_file():
         raise PluginError(f"MathJax is not installed at {mathjax}; run `npm ci` (scripts/setup does) so math renders offline")
@@ -83,3 +93,22 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
         for path in sorted(mathjax.glob(pattern)):
             files.append(File.generated(config, f"assets/mathjax/{path.relative_to(mathjax).as_posix()}", abs_src_path=str(path)))
     return files
+
+
+def _figures(cache: Path, root: Path) -> list[Path]:
+    """The figures under cache/ (not in dot, staging or old folders), each checked to lie in cache/ with its links
+    followed; folders are walked without following links, and a link among them is checked too."""
+    if not cache.is_dir():
+        return []
+    inside(cache, root)
+    found = []
+    for folder, dirnames, filenames in os.walk(cache):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not d.endswith((".new", ".old")))
+        for name in dirnames:
+            if (Path(folder) / name).is_symlink():
+                inside(Path(folder) / name, cache)
+        for name in sorted(filenames):
+            path = Path(folder) / name
+            if path.suffix in (".png", ".gif", ".svg") and not name.startswith(".") and inside(path, cache).is_file():
+                found.append(path)
+    return found

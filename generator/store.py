@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generator.files import FileSystemError, NotAFolderError, explain, write_atomic
+from generator.files import FileSystemError, NotAFolderError, OutsideProjectError, explain, inside, write_atomic
 
 MANIFEST = "manifest.json"
 
@@ -70,9 +70,11 @@ def jsonable(value: Any) -> Any:
 class _Folders:
     """The stage → swap → drop protocol for the result folders under one root (cache/ or artifacts/)."""
 
-    def __init__(self, root: Path, project_root: Path):
+    def __init__(self, root: Path, project_root: Path, name: str):
         self.root = root
         self.project_root = project_root
+        self.name = name  # "cache" or "artifacts", as the folder is called in the project and in [tool.gen]
+        self._root_refused: str | None = None
 
     def final(self, key: ResultKey) -> Path:
         return self.root.joinpath(*key.parts)
@@ -86,8 +88,48 @@ class _Folders:
     def _fail(self, error: OSError, doing: str, path: Path | None = None) -> FileSystemError:
         return FileSystemError(explain(error, doing, self.project_root, path))
 
+    def inside(self, path: Path) -> Path:
+        """`path` with its links followed, checked to lie in this root, and this root in the project; before anything
+        there is read, renamed or removed (cache/ is committed, so a link in it may come from anyone)."""
+        if self._root_refused is None:
+            self._root_refused = self._refuse_root()
+        if self._root_refused:
+            raise OutsideProjectError(self._root_refused)
+        return inside(path, self.root)
+
+    def _refuse_root(self) -> str:
+        """Why this root lies outside the project, or "" (checked once per store: planning asks for every result)."""
+        lexical = self.project_root / self.name
+        try:
+            if lexical.is_symlink() and lexical.resolve() == self.root.resolve():
+                inside(lexical, self.project_root)  # names the link
+        except OutsideProjectError as error:
+            return str(error)
+        try:
+            inside(self.root, self.project_root)
+        except OutsideProjectError:
+            return (f"the {self.name} folder {self.root} lies outside the project folder {self.project_root}; gen will not read, write or "
+                    f"remove anything there: set [tool.gen] {self.name}_dir to a folder inside the project")
+        return ""
+
+    def check(self, key: ResultKey) -> None:
+        """Refuse (OutsideProjectError, one sentence) a result whose folders lead out of this root."""
+        for path in (self.final(key), self.staging(key), self.old(key)):
+            self.inside(path)
+
+    def restorable(self, key: ResultKey) -> Path | None:
+        """The folder `recover` would put in place of a missing result (a swap a killed writer left half done), if any.
+        Only reads."""
+        final, new, old = self.final(key), self.staging(key), self.old(key)
+        if final.exists():
+            return None
+        if (new / MANIFEST).is_file():
+            return new
+        return old if old.is_dir() else None
+
     def recover(self, key: ResultKey) -> None:
         """Finish or undo a swap that a killed writer left half done, and clear what it staged."""
+        self.check(key)
         final, new, old = self.final(key), self.staging(key), self.old(key)
         for path in (final, new, old):
             if path.exists() and not path.is_dir():
@@ -113,6 +155,7 @@ class _Folders:
             raise self._fail(error, "remove the leftover of an interrupted build", final) from None
 
     def begin(self, key: ResultKey) -> Path:
+        self.check(key)
         staging = self.staging(key)
         try:
             staging.mkdir(parents=True)
@@ -121,6 +164,7 @@ class _Folders:
         return staging
 
     def swap(self, key: ResultKey) -> None:
+        self.check(key)
         staging, final, old = self.staging(key), self.final(key), self.old(key)
         try:
             if final.exists():
@@ -132,9 +176,14 @@ class _Folders:
             raise self._fail(error, "replace") from None
 
     def abort(self, key: ResultKey) -> None:
+        try:
+            self.check(key)
+        except OutsideProjectError:
+            return  # nothing was staged there: begin() refused it
         shutil.rmtree(self.staging(key), ignore_errors=True)
 
     def drop(self, key: ResultKey) -> bool:
+        self.check(key)
         existed = False
         for path in (self.final(key), self.staging(key), self.old(key)):
             if path.is_dir():
@@ -151,8 +200,8 @@ class ResultStore:
 
     def __init__(self, cache_dir: Path, artifacts_dir: Path, project_root: Path):
         self.project_root = project_root
-        self.cache = _Folders(cache_dir, project_root)
-        self.artifacts = _Folders(artifacts_dir, project_root)
+        self.cache = _Folders(cache_dir, project_root, "cache")
+        self.artifacts = _Folders(artifacts_dir, project_root, "artifacts")
         self.locks_dir = artifacts_dir / ".locks"
         self.failures_dir = artifacts_dir / ".failures"
         self.work_root = artifacts_dir / ".work"
@@ -169,22 +218,49 @@ class ResultStore:
     def has_manifest(self, key: ResultKey) -> bool:
         return (self.cache.final(key) / MANIFEST).is_file()
 
-    def manifest(self, key: ResultKey) -> dict | None:
+    def refusal(self, key: ResultKey, artifacts: bool = False) -> str | None:
+        """Why gen will not read the result's folders in cache/ (or, with `artifacts`, in artifacts/): a link or a
+        setting leads them out of it, or out of the project; one sentence, or None."""
         try:
-            return json.loads((self.cache.final(key) / MANIFEST).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            if artifacts:
+                self.artifacts.check(key)
+            else:
+                self.cache.check(key)
+                self.cache.inside(self.cache.final(key) / MANIFEST)
+        except OutsideProjectError as error:
+            return str(error)
+        return None
+
+    def manifest(self, key: ResultKey) -> dict | None:
+        """The result's manifest; None where there is none, or where it leads out of cache/ (see `refusal`)."""
+        return self._read_manifest(self.cache.final(key))
+
+    def interrupted(self, key: ResultKey) -> tuple[Path, dict] | None:
+        """The folder and manifest of a result whose swap a killed build left half done (its folder missing, its
+        `.new/` or `.old/` copy there), which the next build's `recover` puts in place without computing. Only reads."""
+        folder = None if self.refusal(key) else self.cache.restorable(key)
+        manifest = self._read_manifest(folder) if folder is not None else None
+        return (folder, manifest) if manifest is not None else None
+
+    def _read_manifest(self, folder: Path) -> dict | None:
+        try:
+            return json.loads(self.cache.inside(folder / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # OutsideProjectError is a ValueError: never opened
             return None
 
     def failure(self, key: ResultKey) -> dict | None:
         """The record of the result's last failed build, if its last build failed."""
         try:
-            return json.loads(self._failure_path(key).read_text(encoding="utf-8"))
+            return json.loads(self.artifacts.inside(self._failure_path(key)).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
 
     def work_folder(self, key: ResultKey, fingerprint: str) -> Path:
-        """A writer's scratch folder (training checkpoints), keyed by fingerprint so that a killed build resumes."""
-        return self.work_root.joinpath(*key.parts[:2]) / f"{key.profile}-{fingerprint[:12]}"
+        """A writer's scratch folder (training checkpoints), keyed by fingerprint so that a killed build resumes;
+        OutsideProjectError where a link would put it outside artifacts/."""
+        path = self.work_root.joinpath(*key.parts[:2]) / f"{key.profile}-{fingerprint[:12]}"
+        self.artifacts.inside(path)
+        return path
 
     def leftover_keys(self) -> list[ResultKey]:
         """Results with a staging or old folder beside them: what dead builds left (or live ones are writing)."""
@@ -207,6 +283,7 @@ class ResultStore:
         from filelock import FileLock, Timeout
 
         path = self.locks_dir.joinpath(*key.parts[:2]) / f"{key.profile}.lock"
+        self.artifacts.inside(path)
         lock = FileLock(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -269,14 +346,14 @@ class ResultStore:
         if log is not None:
             record["log"] = _relative(log, self.project_root)
         try:
-            write_atomic(self._failure_path(key), json_bytes(record))
-        except OSError:
+            write_atomic(self.artifacts.inside(self._failure_path(key)), json_bytes(record))
+        except (OSError, OutsideProjectError):
             return  # the failure is reported on the console anyway
 
     def clear_failure(self, key: ResultKey) -> None:
         try:
-            self._failure_path(key).unlink(missing_ok=True)
-        except OSError:
+            self.artifacts.inside(self._failure_path(key)).unlink(missing_ok=True)
+        except (OSError, OutsideProjectError):
             return
 
     def holds(self, key: ResultKey, checkpoints: bool = True) -> bool:
@@ -287,10 +364,15 @@ class ResultStore:
 
     def drop(self, key: ResultKey, checkpoints: bool = True) -> bool:
         """Remove the result, its artifacts and failure record (and its training checkpoints unless checkpoints=False)."""
+        # Everything is checked before anything is removed, so a refused result is left whole.
+        self.cache.check(key)
+        self.artifacts.check(key)
+        failure = self.artifacts.inside(self._failure_path(key))
+        works = self._work_folders(key) if checkpoints else []
         try:
             existed = self.cache.drop(key) | self.artifacts.drop(key)
-            self._failure_path(key).unlink(missing_ok=True)
-            for work in self._work_folders(key) if checkpoints else []:
+            failure.unlink(missing_ok=True)
+            for work in works:
                 shutil.rmtree(work)
                 existed = True
         except OSError as error:
@@ -298,12 +380,20 @@ class ResultStore:
         return existed
 
     def tidy(self, key: ResultKey) -> None:
-        """Remove the result's section and backend folders where they are left empty."""
+        """Remove the result's section and backend folders where they are left empty (never through a link)."""
         for root in (self.cache.root, self.artifacts.root, self.work_root, self.failures_dir):
-            _remove_empty(root.joinpath(*key.parts[:2]), root)
+            folder = root.joinpath(*key.parts[:2])
+            (self.cache if root == self.cache.root else self.artifacts).inside(folder)
+            _remove_empty(folder, root)
 
     def _work_folders(self, key: ResultKey) -> list[Path]:
-        return list(self.work_root.joinpath(*key.parts[:2]).glob(f"{key.profile}-*"))
+        """The result's training work folders; OutsideProjectError where a link leads them out of artifacts/."""
+        parent = self.work_root.joinpath(*key.parts[:2])
+        self.artifacts.inside(parent)
+        found = list(parent.glob(f"{key.profile}-*"))
+        for path in found:
+            self.artifacts.inside(path)
+        return found
 
     def _failure_path(self, key: ResultKey) -> Path:
         return self.failures_dir.joinpath(*key.parts[:2]) / f"{key.profile}.json"
