@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
 MAX_SHEET_WIDTH = 4096  # browsers decode wider images, but some mobile ones downsample past this
+DEFAULT_FRAME_MS = 100  # a GIF that states no frame duration
 
 
 def sprite_name(gif_name: str) -> str:
@@ -30,8 +31,9 @@ def sheet_columns(frames: int, frame_w: int) -> int:
 
 def sprite_sheet(gif_path: Path) -> tuple[bytes, dict[str, Any]]:
     """The frames of `gif_path` in row-major order in a grid, as PNG bytes (the same bytes for the same GIF), and
-    `{"frames", "cols", "rows", "frame_w", "frame_h"}`: frame k sits at column k % cols, row k // cols."""
-    frames = _frames(Path(gif_path))
+    `{"frames", "cols", "rows", "frame_w", "frame_h", "frame_ms"}`: frame k sits at column k % cols, row k // cols, and
+    `frame_ms` is how long the GIF shows its first frame (the pace of the scrubber's playback)."""
+    frames, frame_ms = _frames(Path(gif_path))
     frame_h, frame_w = frames[0].shape[:2]
     cols = sheet_columns(len(frames), frame_w)
     rows = math.ceil(len(frames) / cols)
@@ -39,17 +41,19 @@ def sprite_sheet(gif_path: Path) -> tuple[bytes, dict[str, Any]]:
     for k, frame in enumerate(frames):
         row, col = divmod(k, cols)
         sheet[row * frame_h:(row + 1) * frame_h, col * frame_w:(col + 1) * frame_w] = frame
-    meta = {"frames": len(frames), "cols": cols, "rows": rows, "frame_w": int(frame_w), "frame_h": int(frame_h)}
+    meta = {"frames": len(frames), "cols": cols, "rows": rows, "frame_w": int(frame_w), "frame_h": int(frame_h), "frame_ms": frame_ms}
     return _png(sheet), meta
 
 
-def _frames(path: Path) -> list[np.ndarray]:
-    """Every frame as it is shown (earlier frames composited by Pillow), RGBA."""
+def _frames(path: Path) -> tuple[list[np.ndarray], int]:
+    """Every frame as it is shown (earlier frames composited by Pillow), RGBA, and the first frame's duration."""
     try:
         with Image.open(path) as image:
             if image.format != "GIF":
                 raise ValueError(f"{path} is a {image.format} image, not a GIF; a sprite sheet is made from a GIF's frames.")
-            return [np.asarray(frame.convert("RGBA")) for frame in ImageSequence.Iterator(image)]
+            frames = [np.asarray(frame.convert("RGBA")) for frame in ImageSequence.Iterator(image)]
+            image.seek(0)
+            return frames, int(image.info.get("duration") or DEFAULT_FRAME_MS)
     except (UnidentifiedImageError, OSError) as error:
         raise ValueError(f"{path} is not a readable GIF ({error}); rebuild the figure that wrote it.") from None
 

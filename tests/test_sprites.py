@@ -42,6 +42,7 @@ def test_sprite_sheet_puts_frame_k_at_column_k_mod_cols_row_k_div_cols(tmp_path,
     png, meta = sprite_sheet(gif)
     assert meta["frames"] == 7 and meta["frame_w"] == 10 and meta["frame_h"] == 12
     assert meta["cols"] == 7 and meta["rows"] == 1
+    assert meta["frame_ms"] == 80  # media.gif_bytes' pace
     sheet = _sheet(png)
     assert sheet.shape[:2] == (meta["rows"] * 12, meta["cols"] * 10)
     for k, frame in enumerate(_decoded(gif)):
