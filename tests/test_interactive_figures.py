@@ -38,7 +38,7 @@ BEFORE, AFTER = (30, 60, 200), (250, 140, 20)
 MATERIAL_SITE_URL = "http://127.0.0.1/figures-test/"
 
 
-# ---------------------------------------------------------------- the browser side (runs as a script, no pytest)
+# ---------------------------------------------------------------- the browser side (this file run as a script, in the namespace)
 
 # Where the corners of a centred square go under an element's computed transform: where[i] is the corner (0 top left,
 # 1 top right, 2 bottom left, 3 bottom right) that corner i lands on.
@@ -213,7 +213,7 @@ def _compare(page) -> dict:
     def at(fraction: float) -> list:
         return _pixels(page, {"x": box["x"] + fraction * box["width"] - 1, "y": box["y"] + box["height"] / 2 - 1, "width": 2, "height": 2}, 1)[0][0]
 
-    facts = {"initial": after.evaluate("i => getComputedStyle(i).clipPath")}
+    facts = {"initial": after.evaluate("i => getComputedStyle(i).clipPath"), "names": " ".join(figure.locator(".gen-compare__names").inner_text().split())}
     slider.fill("30")
     facts["at_30"] = {"clip": after.evaluate("i => getComputedStyle(i).clipPath"), "left": at(0.15), "right": at(0.6),
                       "valuetext": slider.get_attribute("aria-valuetext")}
@@ -304,7 +304,7 @@ def _material_site(browser, base: str, root: Path, report: dict) -> None:
           document.body.append(probe);
           const background = getComputedStyle(probe).backgroundColor;
           probe.remove();
-          return {background, texts: ['.gen-scrub__label', '.gen-scrub__play', '.gen-compare__controls label', '.gen-hybrid__controls output']
+          return {background, texts: ['.gen-scrub__label', '.gen-scrub__play', '.gen-compare__controls label', '.gen-compare__names', '.gen-hybrid__controls output']
             .map(s => [s, colour(document.querySelector(s))])};
         }""")
     report["material"] = facts
@@ -642,6 +642,7 @@ def test_compare_slider_clips_the_edit_over_the_original(report):
     assert facts["at_30"]["clip"] == "inset(0px 70% 0px 0px)"
     assert _same_colour(facts["at_30"]["left"], AFTER) and _same_colour(facts["at_30"]["right"], BEFORE)
     assert facts["at_30"]["valuetext"] == "30% edited"
+    assert facts["names"] == "◂ edited original ▸"
     assert facts["arrow"] == "inset(0px 69% 0px 0px)"  # the keyboard moves it too
     assert _same_colour(facts["end"]["right"], AFTER)
 

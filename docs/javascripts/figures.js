@@ -86,10 +86,11 @@
 
     // What shows: the kept state (aria-pressed), previewed by hovering with a mouse, or the one-time demo.
     const state = { pressed: false, preview: false, demo: false, timers: [] };
-    const show = () => {
+    const show = (announce = true) => {
       const second = state.pressed !== state.preview !== state.demo;
       figure.dataset.shown = second ? "second" : "first";
       button.setAttribute("aria-pressed", String(state.pressed));
+      now.setAttribute("aria-live", announce ? "polite" : "off"); // the demo turns silently
       now.textContent = readings[second ? 1 : 0];
     };
     const stopDemo = () => {
@@ -100,7 +101,7 @@
     button.addEventListener("click", () => {
       stopDemo();
       state.pressed = !state.pressed;
-      state.preview = false; // a click keeps what the hover previewed; leaving no longer turns it back
+      state.preview = false; // a click keeps what hovering previewed, so leaving does not turn it back
       show();
     });
     button.addEventListener("pointerenter", (event) => {
@@ -117,10 +118,10 @@
     figure.genDemo = () => {
       if (reducedMotion.matches || state.pressed || state.preview) return;
       const duration = parseFloat(getComputedStyle(card).transitionDuration) * 1000 || 0;
-      state.timers.push(setTimeout(() => { state.demo = true; show(); }, DEMO_DELAY_MS));
-      state.timers.push(setTimeout(() => { state.demo = false; show(); }, DEMO_DELAY_MS + duration + DEMO_HOLD_MS));
+      state.timers.push(setTimeout(() => { state.demo = true; show(false); }, DEMO_DELAY_MS));
+      state.timers.push(setTimeout(() => { state.demo = false; show(false); }, DEMO_DELAY_MS + duration + DEMO_HOLD_MS));
     };
-    show();
+    show(false);
     if (demoObserver) demoObserver.observe(figure);
   }
 
@@ -201,14 +202,13 @@
     view.style.backgroundImage = `url("${sprite.src}")`;
     view.style.backgroundSize = `${cols * 100}% ${rows * 100}%`;
     view.style.aspectRatio = `${frameW} / ${frameH}`;
-    view.style.setProperty("--gen-frame-w", `${frameW}px`);
     const play = element("button", { type: "button", class: "gen-scrub__play", "aria-pressed": "false", text: "Play" });
     const input = element("input", { type: "range", id, min: "0", max: String(frames - 1), step: "1", value: "0" });
     const output = element("output", { for: id, class: "gen-scrub__label" });
     const download = element("a", { href: gif.getAttribute("src"), class: "gen-scrub__download", download: "", text: "GIF" });
     download.setAttribute("aria-label", "Download the animation as a GIF");
     const controls = element("div", { class: "gen-controls gen-scrub__controls" }, [
-      play, element("label", { for: id, class: "gen-visually-hidden", text: "Frame" }), input, output, download,
+      play, element("label", { for: id, class: "gen-visually-hidden", text: "Frame" }), input, download, output,
     ]);
     gif.hidden = true;
     gif.after(view, controls);
@@ -262,17 +262,19 @@
     before.classList.add("gen-compare__before");
     after.classList.add("gen-compare__after");
     const input = element("input", { type: "range", id, min: "0", max: "100", step: "1", value: "50" });
-    const output = element("output", { for: id, class: "gen-compare__output" });
     const controls = element("div", { class: "gen-controls gen-compare__controls" }, [
-      element("label", { for: id, text: "Reveal the edit" }), input, output,
+      element("label", { for: id, text: "Reveal the edit" }), input,
     ]);
-    figure.querySelector(".gen-compare__parts").replaceWith(stage, controls);
+    // The edit shows left of the line, the original right of it.
+    const names = element("p", { class: "gen-compare__names", "aria-hidden": "true" }, [
+      element("span", { text: `◂ ${afterName}` }), element("span", { text: `${beforeName} ▸` }),
+    ]);
+    figure.querySelector(".gen-compare__parts").replaceWith(stage, controls, names);
     const update = () => {
       const percent = Number(input.value);
       after.style.clipPath = `inset(0 ${100 - percent}% 0 0)`;
       line.style.left = `${percent}%`;
-      output.textContent = `${percent}%: ${afterName} on the left, ${beforeName} on the right`;
-      input.setAttribute("aria-valuetext", `${percent}% ${afterName}`);
+      input.setAttribute("aria-valuetext", `${percent}% edited`);
     };
     input.addEventListener("input", update);
     update();
