@@ -248,8 +248,11 @@ class Context:
         self._record("plot", name, path, caption, meta)
 
     def metric(self, name: str, value: float) -> None:
-        """A number for the page and `gen status --json`."""
-        self.metrics[name] = float(value) if not isinstance(value, int) else value
+        """A number for the page and `gen status --json`; NaN or an infinity raises, so the result fails and the last good one stays."""
+        number = float(value) if not isinstance(value, int) else value
+        if not float("-inf") < number < float("inf"):  # false for NaN too
+            raise ValueError(f"Metric {name!r} of section {self.section.id} is {number}, not a finite number, so this result is not kept.")
+        self.metrics[name] = number
 
     def note(self, name: str, text: str) -> None:
         """A short text for the page (e.g. which data the section used)."""

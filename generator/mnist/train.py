@@ -1,10 +1,16 @@
-"""Training loops of SPEC 2.0–2.3: the data on the device, no per-step host sync, per-epoch checkpoints and exact resume."""
+"""Training loops of SPEC 2.0–2.3: the data on the device, no per-step host sync, per-epoch checkpoints and exact resume.
+
+Resume trusts no checkpoint blindly: one that fails its SHA-256 or cannot be loaded is set aside as <name>.damaged, said
+in one sentence, and training goes on from the newest good checkpoint before it, or from scratch; retraining gives the
+same bytes as a run that was never damaged, because every epoch is a function of the one before it.
+"""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,13 +21,23 @@ from torch import Tensor, nn
 
 from generator.diffusion.schedule import NoiseSchedule
 from generator.mnist import BASE_SEED
-from generator.mnist.checkpoint import TrainingState, checkpoint_path, latest_checkpoint, load_training_state, save_training_state
+from generator.mnist.checkpoint import (
+    DamagedCheckpoint,
+    TrainingState,
+    checkpoint_path,
+    checkpoints,
+    load_training_state,
+    save_training_state,
+    set_aside,
+    verify_checkpoint,
+)
 from generator.mnist.objectives import BatchLoss, denoiser_loss, epsilon_loss, part_b_schedule
 from generator.mnist.precision import Precision, fastest_precision
 from generator.mnist.unet import ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet
 
 Progress = Callable[[int, int], None]
 OnEpochEnd = Callable[[int, nn.Module], None]
+Log = Callable[[str], None]
 LR_SCHEDULES = ("exponential", "onecycle")
 
 
@@ -100,11 +116,13 @@ def train_model(
     precision: Precision | None = None,
     progress: Progress | None = None,
     on_epoch_end: OnEpochEnd | None = None,
+    log: Log | None = None,
 ) -> TrainResult:
-    """Adam over shuffled batches of the device-resident data; checkpoints every epoch and resumes from the latest.
+    """Adam over shuffled batches of the device-resident data; checkpoints every epoch and resumes from the latest good one.
 
     Losses stay on the device until the epoch ends (one host sync per epoch). on_epoch_end(epoch, model) runs, with the
-    sampling weights in eval mode, only for epochs trained in this call.
+    sampling weights in eval mode, only for epochs trained in this call. log(sentence) hears of every checkpoint set aside
+    as damaged (a RuntimeWarning when no log is given).
     """
     started = time.perf_counter()
     precision = precision or fastest_precision()
@@ -113,7 +131,7 @@ def train_model(
     steps_per_epoch = -(-len(images) // config.batch_size)
     model = precision.prepare(model).train()
     run = _Run(model, config, precision, steps_per_epoch)
-    start_epoch = run.resume(kind, checkpoint_dir)
+    start_epoch = run.resume(kind, checkpoint_dir, log or _warn)
 
     for epoch in range(start_epoch + 1, config.epochs + 1):
         epoch_losses = torch.zeros(steps_per_epoch, device=precision.device)
@@ -140,7 +158,12 @@ class _Run:
     """The state of one training run besides the model: optimizer, lr schedule, EMA weights, RNG and losses."""
 
     def __init__(self, model: nn.Module, config: TrainConfig, precision: Precision, steps_per_epoch: int) -> None:
-        self.model, self.config = model, config
+        self.model, self.config, self.precision, self.steps_per_epoch = model, config, precision, steps_per_epoch
+        self.start()
+
+    def start(self) -> None:
+        """The state of epoch 0 for the model's current weights: fresh optimizer, lr schedule, RNG, EMA and losses."""
+        model, config, precision, steps_per_epoch = self.model, self.config, self.precision, self.steps_per_epoch
         # fused Adam is one kernel per step on a GPU; foreach batches the CPU's per-tensor loops
         fused = precision.device.type == "cuda"
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=fused, foreach=not fused)
@@ -191,23 +214,77 @@ class _Run:
         averaged.load_state_dict(self.ema)
         return averaged
 
-    def resume(self, kind: str, checkpoint_dir: Path | None) -> int:
-        """Load the latest checkpoint in checkpoint_dir into the run; return its epoch (0 if none)."""
-        path = latest_checkpoint(checkpoint_dir)
-        if path is None:
+    def resume(self, kind: str, checkpoint_dir: Path | None, log: Log) -> int:
+        """Load the newest good checkpoint in checkpoint_dir into the run and return its epoch (0 if none).
+
+        Every checkpoint is checked, oldest first, because the sections load earlier epochs' weights too; each damaged
+        one is set aside, and only a checkpoint older than the oldest damaged one is resumed from, so that retraining
+        rewrites every epoch after it. A checkpoint that passes its check but cannot be loaded into this run is set
+        aside as well, and the run falls back to the one before it.
+        """
+        found = checkpoints(checkpoint_dir)
+        if not found:
             return 0
+        good: list[Path] = []
+        damaged: list[DamagedCheckpoint] = []
+        for _, path in found:
+            try:
+                verify_checkpoint(path)
+            except DamagedCheckpoint as err:
+                damaged.append(err)
+                set_aside(path)
+                continue
+            if not damaged:
+                good.append(path)
+        initial = {name: value.clone() for name, value in self.model.state_dict().items()} if good else {}
+        epoch, source = 0, "starts again from scratch"
+        while good:
+            path = good.pop()
+            try:
+                epoch, source = self.load(kind, path), f"resumes after {path.name}"
+                break
+            except DamagedCheckpoint as err:
+                damaged.append(err)
+                set_aside(path)
+                # the failed load may have changed some of the run: back to epoch 0 before trying an older checkpoint
+                self.model.load_state_dict(initial)
+                self.start()
+        for err in damaged:
+            log(f"Checkpoint {err.path} {err.reason}, so it was set aside as {err.path.name}.damaged and training {source}.")
+        return epoch
+
+    def load(self, kind: str, path: Path) -> int:
+        """Load the checkpoint at path into the run and return its epoch; DamagedCheckpoint when it cannot be loaded."""
         device = next(self.model.parameters()).device
         state = load_training_state(path, device)
         if state.kind != kind or state.config != dataclasses.asdict(self.config):
             raise ValueError(f"{path} was written for a different run ({state.kind}, {state.config}); use an empty checkpoint_dir for this config.")
-        self.model.load_state_dict(state.model)
-        self.optimizer.load_state_dict(state.optimizer)
-        self.scheduler.load_state_dict(state.scheduler)
-        self.generator.set_state(state.rng)
+        if self.ema is not None and not state.ema:
+            raise DamagedCheckpoint(path, "holds no EMA weights although its config keeps them")
+        if self.ema is not None and _layout(state.ema) != _layout(self.model.state_dict()):
+            # use_ema takes the tensors as they are: a mismatch would surface only at the first EMA update
+            raise DamagedCheckpoint(path, "holds EMA weights whose names or shapes are not the model's")
+        try:
+            self.model.load_state_dict(state.model)
+            self.optimizer.load_state_dict(state.optimizer)
+            self.scheduler.load_state_dict(state.scheduler)
+            self.generator.set_state(state.rng)
+            if self.ema is not None:
+                self.use_ema({name: value.to(device) for name, value in state.ema.items()})
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as err:
+            # torch's words for wrong shapes or a bad RNG state; its first line is the useful one
+            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise DamagedCheckpoint(path, f"holds a state this run cannot load ({first_line})") from err
         self.losses.extend(state.losses)
         self.steps = len(state.losses)
-        if self.ema is not None:
-            if not state.ema:
-                raise ValueError(f"{path} holds no EMA weights although its config keeps them; delete it and train again.")
-            self.use_ema({name: value.to(device) for name, value in state.ema.items()})
         return state.epoch
+
+
+def _layout(tensors: Mapping[str, Tensor]) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    """Each tensor's shape and dtype by name."""
+    return {name: (tuple(value.shape), value.dtype) for name, value in tensors.items()}
+
+
+def _warn(message: str) -> None:
+    """The log of a training run that was given none: a warning, which reaches the user of a script or a notebook."""
+    warnings.warn(message, RuntimeWarning, stacklevel=4)
