@@ -68,8 +68,10 @@ def gif_bytes(frames: Sequence[Any], value_range: tuple[float, float] = (-1.0, 1
     return buffer.getvalue()
 
 
-def plot_png(series: dict[str, Sequence[float]], *, xlabel: str, ylabel: str, logy: bool, title: str = "", smooth: int = 0, bars: bool = False) -> bytes:
-    """A line plot of one or more series (optionally with a running mean), or a bar chart, as PNG bytes."""
+def plot_png(series: dict[str, Sequence[float]], *, xlabel: str, ylabel: str, logy: bool, title: str = "", smooth: int = 0, bars: bool = False,
+             x: Sequence[float] | None = None, logx: bool = False) -> bytes:
+    """A line plot of one or more series (optionally with a running mean) against x (else the index, as a loss curve
+    runs), with markers where x is given, or a bar chart, as PNG bytes."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -85,10 +87,17 @@ def plot_png(series: dict[str, Sequence[float]], *, xlabel: str, ylabel: str, lo
             axes.plot(values, alpha=0.3, linewidth=0.8)
             kernel = np.ones(smooth) / smooth
             axes.plot(np.arange(smooth - 1, len(values)), np.convolve(values, kernel, mode="valid"), label=f"{label} (mean of {smooth})", color=axes.lines[-1].get_color())
+        elif x is not None:
+            axes.plot(np.asarray(x, dtype=np.float64), values, marker="o", label=label)
         else:
             axes.plot(values, label=label)
     if logy:
         axes.set_yscale("log")
+    if x is not None:
+        if logx:
+            axes.set_xscale("log")
+        axes.set_xticks(list(x), [f"{v:g}" for v in x])
+        axes.minorticks_off()
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     if title:

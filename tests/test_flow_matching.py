@@ -106,3 +106,20 @@ def test_ddpm_timesteps_stride_the_part_b_grid_from_its_noisiest_index_to_zero()
     for steps in (2, 10, 20, 50, 100):
         grid = ddpm_timesteps(schedule, steps)
         assert len(grid) == steps and grid[-1] == 0 and grid == sorted(grid, reverse=True)
+
+
+def test_both_objectives_train_the_same_unet_through_the_one_training_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    from generator.mnist import train
+    from generator.mnist.unet import ClassConditionalUNet, TimeConditionalUNet
+
+    calls = []
+    monkeypatch.setattr(train, "train_model", lambda kind, model, loss, *args, **kw: calls.append((kind, type(model), loss.__qualname__)))
+    images, labels = torch.rand(4, 1, 28, 28), torch.arange(4)
+    for objective in ("ddpm", "flow"):
+        config = train.TrainConfig(num_hiddens=4, batch_size=2, epochs=1, lr=1e-3, objective=objective)
+        train.train_time_conditioned(images, config)
+        train.train_class_conditioned(images, labels, config)
+    assert [(kind, model) for kind, model, _ in calls] == [("time", TimeConditionalUNet), ("class", ClassConditionalUNet)] * 2
+    assert [loss.split(".")[0] for *_, loss in calls] == ["epsilon_loss", "epsilon_loss", "flow_loss", "flow_loss"]
+    with pytest.raises(ValueError, match="objective"):
+        train.TrainConfig(num_hiddens=4, batch_size=2, epochs=1, lr=1e-3, objective="score")

@@ -31,7 +31,7 @@ from generator.mnist.checkpoint import (
     set_aside,
     verify_checkpoint,
 )
-from generator.mnist.objectives import BatchLoss, denoiser_loss, epsilon_loss, part_b_schedule
+from generator.mnist.objectives import BatchLoss, denoiser_loss, epsilon_loss, flow_loss, part_b_schedule
 from generator.mnist.precision import Precision, fastest_precision
 from generator.mnist.unet import ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet
 
@@ -39,6 +39,7 @@ Progress = Callable[[int, int], None]
 OnEpochEnd = Callable[[int, nn.Module], None]
 Log = Callable[[str], None]
 LR_SCHEDULES = ("exponential", "onecycle")
+OBJECTIVES = ("ddpm", "flow")
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,8 @@ class TrainConfig:
     lr_schedule: str = "exponential"  # "exponential": ExponentialLR(lr_gamma) per epoch; "onecycle": OneCycleLR(max lr) per step
     lr_gamma: float = 1.0  # ExponentialLR factor per epoch; 1.0 keeps the lr constant
     ema_decay: float = 0.0  # exponential moving average of the weights for sampling (0: none, sample the trained weights)
-    p_uncond: float = 0.0  # class-dropping probability (2.3 only)
+    p_uncond: float = 0.0  # class-dropping probability (2.3 and 2.5 only)
+    objective: str = "ddpm"  # what 2.2–2.5 learn: "ddpm", the noise ε (SPEC 2.2, 2.3), or "flow", the velocity x₁ − x₀ (2.4, 2.5)
     max_train_images: int | None = None  # None uses every training image
     sigma: float = 0.5  # noise level of the single-step denoiser (2.1 only)
     seed: int = BASE_SEED
@@ -60,6 +62,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}; got {self.lr_schedule!r}.")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}; got {self.objective!r}.")
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], seed: int = BASE_SEED) -> TrainConfig:
@@ -85,16 +89,19 @@ def train_denoiser(images: Tensor, config: TrainConfig, **hooks: Any) -> TrainRe
 
 
 def train_time_conditioned(images: Tensor, config: TrainConfig, schedule: NoiseSchedule | None = None, **hooks: Any) -> TrainResult:
-    """Train the TimeConditionalUNet of SPEC 2.2 (hooks as for train_model)."""
+    """Train the TimeConditionalUNet of SPEC 2.2 as a DDPM, or of 2.4 by flow matching, as config.objective says (hooks as
+    for train_model)."""
     model = seeded(config, lambda: TimeConditionalUNet(1, config.num_hiddens))
-    loss = epsilon_loss(schedule or part_b_schedule())
+    loss = flow_loss() if config.objective == "flow" else epsilon_loss(schedule or part_b_schedule())
     return train_model("time", model, loss, images, torch.zeros(len(images), dtype=torch.long), config, **hooks)
 
 
 def train_class_conditioned(images: Tensor, labels: Tensor, config: TrainConfig, schedule: NoiseSchedule | None = None, **hooks: Any) -> TrainResult:
-    """Train the ClassConditionalUNet of SPEC 2.3 (hooks as for train_model)."""
+    """Train the ClassConditionalUNet of SPEC 2.3 as a DDPM, or of 2.5 by flow matching, with class dropping (hooks as for
+    train_model)."""
+    p_uncond = config.p_uncond
     model = seeded(config, lambda: ClassConditionalUNet(1, 10, config.num_hiddens))
-    loss = epsilon_loss(schedule or part_b_schedule(), p_uncond=config.p_uncond)
+    loss = flow_loss(p_uncond) if config.objective == "flow" else epsilon_loss(schedule or part_b_schedule(), p_uncond=p_uncond)
     return train_model("class", model, loss, images, labels, config, **hooks)
 
 
