@@ -100,6 +100,26 @@ def manifest(project: Project, unit: WorkUnit, computed: Computed, out_dir: Path
     }
 
 
+def drop_unrecorded(computed: Computed, out_dir: Path, artifact_dir: Path) -> list[str]:
+    """Remove what appeared in the staging folders without a ctx writer recording it (a section that wrote there by
+    path), so that only recorded figures and artifacts are published; returns their names."""
+    keep = {out_dir: {figure["file"] for figure in computed.figures} | set(computed.files.get("figures", {})),
+            artifact_dir: set(computed.artifacts)}
+    dropped = []
+    for folder, names in keep.items():
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            if path.name in names and path.is_file() and not path.is_symlink():
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            dropped.append(path.name)
+    return dropped
+
+
 def commit(project: Project, store: ResultStore, unit: WorkUnit, computed: Computed, out_dir: Path, artifact_dir: Path) -> dict:
     """Write what a remote worker sent back into staging, then commit the result with its manifest. Holds the lock."""
     for kind, folder in (("figures", out_dir), ("artifacts", artifact_dir)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,37 @@ class Project:
     def backend_config(self, name: str) -> dict[str, Any]:
         return dict(self.settings.get("backend", {}).get(name, {}))
 
+    @property
+    def section_timeout(self) -> float | None:
+        """Seconds a section's compute may run before it is stopped and fails; None (the default): no limit, because a
+        limit that trips kills hours of a legitimate full-profile training, while a hang shows and Ctrl+C stops it cleanly."""
+        return self.settings.get("section_timeout")
+
+    @property
+    def threads(self) -> int:
+        """The intra-op threads every result computes with, whichever worker computes it: torch splits its sums by
+        thread count, so a count that followed `--jobs` would change the figures' last bits. `[tool.gen] threads`, else
+        OMP_NUM_THREADS, else the cores this process may use."""
+        if "threads" in self.settings:
+            return self.settings["threads"]
+        given = os.environ.get("OMP_NUM_THREADS", "").strip()
+        if given.isdigit() and int(given) > 0:
+            return int(given)
+        try:
+            return len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            return os.cpu_count() or 1
+
+
+def _check(settings: dict[str, Any], pyproject: Path) -> None:
+    """The [tool.gen] values the engine reads as numbers, checked once, so a typo is one sentence and not a traceback."""
+    timeout = settings.get("section_timeout")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+        raise ConfigError(f"{pyproject}: [tool.gen] section_timeout must be a number of seconds above 0 (leave it out for no limit), not {timeout!r}")
+    threads = settings.get("threads")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"{pyproject}: [tool.gen] threads must be a whole number of at least 1, not {threads!r}")
+
 
 def find_project(start: Path | None = None) -> Project:
     """The nearest folder at or above `start` whose pyproject.toml has a [tool.gen] table."""
@@ -72,5 +104,6 @@ def find_project(start: Path | None = None) -> Project:
                 raise ConfigError(f"{pyproject}: is not valid TOML ({error})") from None
             settings = data.get("tool", {}).get("gen")
             if settings is not None:
+                _check(settings, pyproject)
                 return Project(folder, settings)
     raise ConfigError(f"no pyproject.toml with a [tool.gen] table at or above {here}; run gen inside a gen project")

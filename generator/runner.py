@@ -59,6 +59,8 @@ class ConsoleListener:
             if not event.computed:
                 self.taken.add(key)
             self._finish(key, True)
+        elif event.kind == "interrupted":
+            self._finish(key, False)
         elif event.kind == "failed":
             self._finish(key, False)
             if event.blocked:
@@ -80,12 +82,52 @@ class ConsoleListener:
         self.progress.stop_task(task)
 
 
+INTERRUPTED = 130  # the exit code of a build stopped by Ctrl+C, as a shell reports a command killed by SIGINT
+
+
+class _Interruption(Exception):
+    """Ctrl+C during the compute, with the scheduler's account of it."""
+
+    def __init__(self, computed: int, stopped: list[ResultKey], unstopped: list[ResultKey]):
+        super().__init__("interrupted")
+        self.computed, self.stopped, self.unstopped = computed, stopped, unstopped
+
+
 def run_build(project: Project, modules: list, choice: Choice, *, sections: Sequence[str], force: bool, dry_run: bool, site: bool, console: Console,
               started: float, compute: bool = True, jobs: int = 1, executor: str = "local", address: str | None = None,
               workers: list[WorkerHandle] | None = None, site_in_process: bool = False) -> int:
-    """Plan, compute, render and publish; returns the exit code (0 ok, 1 a section or the site failed).
+    """Plan, compute, render and publish; returns the exit code (0 ok, 1 a section or the site failed, 130 interrupted).
 
-    `workers`: warm workers to compute on (gen serve keeps one); otherwise `jobs` of `executor` are opened for this build."""
+    `workers`: warm workers to compute on (gen serve keeps one); otherwise `jobs` of `executor` are opened for this build.
+    Ctrl+C stops the build with one line; with `workers` given, KeyboardInterrupt is then raised again, for the
+    long-lived caller (gen serve) to stop as well."""
+    try:
+        return _run_build(project, modules, choice, sections=sections, force=force, dry_run=dry_run, site=site, console=console, started=started,
+                          compute=compute, jobs=jobs, executor=executor, address=address, workers=workers, site_in_process=site_in_process)
+    except (KeyboardInterrupt, _Interruption) as stop:
+        store = ResultStore(project.cache_dir, project.artifacts_dir, project.root)
+        console.print(f"[red]{escape(interrupted_line(stop if isinstance(stop, _Interruption) else None, store))}[/]")
+        if workers:
+            raise KeyboardInterrupt from None
+        return INTERRUPTED
+
+
+def interrupted_line(stop: _Interruption | None, store: ResultStore) -> str:
+    """One line on what an interrupted build kept: `interrupted: 2 results computed and kept; 2.1 stopped, its last good
+    result kept`."""
+    if stop is None:
+        return "interrupted: computed results are kept; the next gen build goes on from there"
+    line = f"interrupted: {stop.computed} result{'' if stop.computed == 1 else 's'} computed and kept"
+    for key in stop.stopped:
+        line += f"; {key.label} [{key.profile}] stopped, " + ("its last good result kept" if store.has_manifest(key) else "it had no result yet")
+    for key in stop.unstopped:
+        line += f"; {key.label} [{key.profile}] did not stop in time, the next build clears what it left"
+    return line
+
+
+def _run_build(project: Project, modules: list, choice: Choice, *, sections: Sequence[str], force: bool, dry_run: bool, site: bool, console: Console,
+               started: float, compute: bool, jobs: int, executor: str, address: str | None, workers: list[WorkerHandle] | None,
+               site_in_process: bool) -> int:
     console.print(f"gen build · profile [bold]{choice.profile}[/] ({escape(choice.profile_why)}) · backends [bold]{', '.join(choice.backends)}[/] ({escape(choice.backends_why)})"
                   + ("" if compute else " · --no-compute: pages from the cache"))
     store = ResultStore(project.cache_dir, project.artifacts_dir, project.root)
@@ -163,7 +205,7 @@ def _compute(project: Project, runnable: list[Item], unrecovered: set[ResultKey]
     """Run the scheduler on the workers with a console listener: how many it computed, which another build
     computed meanwhile, the failures."""
     from generator.executors import open_workers
-    from generator.scheduler import Scheduler
+    from generator.scheduler import Interrupted, Scheduler
 
     log_file: list[Path] = []
 
@@ -173,9 +215,15 @@ def _compute(project: Project, runnable: list[Item], unrecovered: set[ResultKey]
         return log_file[0]
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as progress, open_workers(project, jobs, executor, address, workers) as pool:
-        listener = ConsoleListener(progress)
-        Scheduler(project, pool, listener, hashes, log_path).run(runnable, failed=unrecovered)
+    listener = None
+    try:
+        with Progress(*columns, console=console, transient=False) as progress, open_workers(project, jobs, executor, address, workers) as pool:
+            listener = ConsoleListener(progress)
+            Scheduler(project, pool, listener, hashes, log_path).run(runnable, failed=unrecovered)
+    except Interrupted as stop:
+        raise _Interruption(listener.computed, stop.stopped, stop.unstopped) from None
+    except KeyboardInterrupt:  # while the workers opened or closed: nothing was computing
+        raise _Interruption(listener.computed if listener else 0, [], []) from None
     return listener.computed, listener.taken, listener.failures
 
 

@@ -5,6 +5,11 @@ Each result is computed by one worker at a time, upstream first (graphlib): a re
 it reads is done. For each, on a thread of its own, the scheduler takes the result's lock, checks it is still
 needed, stages it, has a worker compute it, and commits it, all through the one locked, atomic store; so a result is
 written the same way whether this process, a worker process or a Ray actor computed it.
+
+A unit that must stop is cancelled through its worker (`cancel`: a worker process or Ray actor is killed, the
+in-process worker gets a KeyboardInterrupt in its compute thread), and its staging is discarded, so its last good
+result stays: when it runs past `[tool.gen] section_timeout` (it fails, and the others go on), and when the build is
+interrupted (Ctrl+C: `run` stops every running unit, lets a commit under way finish, and raises `Interrupted`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Protocol
 
-from generator.build import commit, unit_for
+from generator.build import commit, drop_unrecorded, unit_for
 from generator.config import Project
 from generator.context import Reporter
 from generator.files import FileSystemError, StatCache
@@ -42,6 +47,7 @@ class Event:
     seconds: float = 0.0
     log: Path | None = None  # failed: where the traceback went
     blocked: bool = False  # failed: not run, because a result it reads failed
+    # The kinds above, and "interrupted": the build was interrupted while this result computed (staging discarded).
 
     @property
     def label(self) -> str:
@@ -49,9 +55,23 @@ class Event:
 
 
 class WorkerHandle(Protocol):
-    """A warm worker as the scheduler sees it (in this process, in a worker process, or a Ray actor)."""
+    """A warm worker as the scheduler sees it (in this process, in a worker process, or a Ray actor). It may also have
+    `cancel() -> bool`: stop the unit it computes, so that `compute` raises (True), or say it is idle (False)."""
 
     def compute(self, unit: WorkUnit, out_dir: Path, artifact_dir: Path, reporter: Reporter) -> Computed: ...
+
+
+# How long an interrupted build waits for its running units to stop (a long call into C finishes first in-process).
+STOP_GRACE_S = 10.0
+
+
+class Interrupted(Exception):
+    """The build was interrupted (Ctrl+C): every result's last event, and the results stopped mid-compute (or, in
+    `unstopped`, still running when the build gave up waiting: their staging is cleared by the next build)."""
+
+    def __init__(self, results: dict[ResultKey, Event], stopped: list[ResultKey], unstopped: list[ResultKey]):
+        super().__init__("interrupted")
+        self.results, self.stopped, self.unstopped = results, stopped, unstopped
 
 
 class _QueueReporter(Reporter):
@@ -80,46 +100,92 @@ class Scheduler:
         self.listener = listener
         self.hashes = hashes
         self.log_path = log_path
+        self.timeout = project.section_timeout
         self._events: queue.Queue = queue.Queue()
         self._log_lock = threading.Lock()
         self._hash_lock = threading.Lock()
+        self._stopping = threading.Event()  # interrupted: no unit starts any more
+        self._cancel_lock = threading.Lock()
+        self._cancelled: dict[ResultKey, str] = {}  # why a unit was cancelled: "timeout" or "interrupt"
 
     def run(self, items: Sequence[Item], failed: set[ResultKey] = frozenset()) -> dict[ResultKey, Event]:
         """Compute `items` (upstream first); a reader of a result in `failed`, or of one that fails, is not run.
-        Returns each item's last event: done or failed."""
+        Returns each item's last event: done or failed. Raises Interrupted on KeyboardInterrupt (Ctrl+C), once the
+        running units have stopped."""
         by_key = {item.key: item for item in items}
         rank = {key: n for n, key in enumerate(by_key)}
         sorter = TopologicalSorter({key: [u for u in item.upstream if u in by_key] for key, item in by_key.items()})
         sorter.prepare()
-        failed, results, idle, running = set(failed), {}, list(self.workers), 0
+        failed, results, idle = set(failed), {}, list(self.workers)
+        running: dict[ResultKey, WorkerHandle] = {}
         ready: list[ResultKey] = []
-        for item in items:
-            self.listener(Event("queued", item.key, item.module.spec.title))
-        while True:
-            ready = sorted([*ready, *sorter.get_ready()], key=rank.__getitem__)
-            while ready and (idle or any(u in failed for u in by_key[ready[0]].upstream)):
-                item = by_key[ready.pop(0)]
-                if any(u in failed for u in item.upstream):
-                    results[item.key] = self._emit(Event("failed", item.key, item.module.spec.title, message="an upstream section failed", blocked=True))
-                    failed.add(item.key)
-                    sorter.done(item.key)
+        try:
+            for item in items:
+                self.listener(Event("queued", item.key, item.module.spec.title))
+            while True:
+                ready = sorted([*ready, *sorter.get_ready()], key=rank.__getitem__)
+                while ready and (idle or any(u in failed for u in by_key[ready[0]].upstream)):
+                    item = by_key[ready.pop(0)]
+                    if any(u in failed for u in item.upstream):
+                        results[item.key] = self._emit(Event("failed", item.key, item.module.spec.title, message="an upstream section failed", blocked=True))
+                        failed.add(item.key)
+                        sorter.done(item.key)
+                        continue
+                    worker = idle.pop(0)
+                    running[item.key] = worker
+                    threading.Thread(target=self._slot, args=(worker, item), daemon=True).start()
+                if not running and not ready:
+                    return results
+                message = self._events.get()
+                if isinstance(message, Event):
+                    self._emit(message)
                     continue
-                worker = idle.pop(0)
-                threading.Thread(target=self._slot, args=(worker, item), daemon=True).start()
-                running += 1
-            if not running and not ready:
-                return results
-            message = self._events.get()
-            if isinstance(message, Event):
-                self._emit(message)
-                continue
-            worker, event = message
-            idle.append(worker)
-            running -= 1
-            results[event.key] = self._emit(event)
-            if event.kind == "failed":
-                failed.add(event.key)
-            sorter.done(event.key)
+                worker, event = message
+                idle.append(worker)
+                del running[event.key]
+                results[event.key] = self._emit(event)
+                if event.kind == "failed":
+                    failed.add(event.key)
+                sorter.done(event.key)
+        except KeyboardInterrupt:
+            raise self._interrupt(results, running) from None
+
+    def _interrupt(self, results: dict[ResultKey, Event], running: dict[ResultKey, WorkerHandle]) -> Interrupted:
+        """Stop the running units and wait (a while) for their slots: each discards its staging, or finishes the
+        commit it had begun. A second Ctrl+C stops the wait."""
+        self._stopping.set()
+        for key, worker in running.items():
+            self._cancel(worker, key, "interrupt")
+        stopped: list[ResultKey] = []
+        deadline = time.monotonic() + STOP_GRACE_S
+        try:
+            while running:
+                try:
+                    message = self._events.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if isinstance(message, Event):
+                    continue  # progress of a unit being stopped: nobody is watching any more
+                _, event = message
+                running.pop(event.key, None)
+                results[event.key] = self._emit(event)
+                if event.kind == "interrupted":
+                    stopped.append(event.key)
+        except KeyboardInterrupt:
+            pass
+        return Interrupted(results, stopped, list(running))
+
+    def _cancel(self, worker: WorkerHandle, key: ResultKey, why: str) -> None:
+        """Cancel the unit `worker` computes for `key` (why: "timeout" or "interrupt"), if it can be and still runs."""
+        cancel = getattr(worker, "cancel", None)
+        if cancel is None:
+            return
+        with self._cancel_lock:  # the slot reads the reason under this lock, once its compute has raised
+            if key in self._cancelled:
+                return
+            self._cancelled[key] = why
+            if not cancel():
+                del self._cancelled[key]
 
     def _emit(self, event: Event) -> Event:
         self.listener(event)
@@ -147,18 +213,32 @@ class Scheduler:
                 if not needed:
                     self._events.put(Event("log", key, message=f"{item.label} [{key.profile}]: fresh, computed by the other build"))
                     return Event("done", key, title, computed=False)
+                if self._stopping.is_set():
+                    return Event("interrupted", key, title)
                 unit = unit_for(self.project, item)
                 self._events.put(Event("started", key, title, description="; ".join(unit.reasons)))
                 out_dir, artifact_dir = self.store.stage(key)
                 try:
-                    computed = worker.compute(unit, out_dir, artifact_dir, _QueueReporter(self._events, key))
-                except WorkFailed as failure:
+                    computed = self._compute_timed(worker, unit, out_dir, artifact_dir)
+                except BaseException as error:
                     self.store.abort(key)
-                    return self._failed(key, title, failure.error, self._write_log(key, failure.traceback_text), started)
-                except BaseException:
-                    self.store.abort(key)
+                    with self._cancel_lock:
+                        why = self._cancelled.pop(key, None)
+                    if why == "interrupt":
+                        return Event("interrupted", key, title, seconds=time.perf_counter() - started)
+                    if why == "timeout":
+                        message = (f"ran past section_timeout = {self.timeout:g} s and was stopped; raise section_timeout in [tool.gen] of "
+                                   "pyproject.toml or fix the section")
+                        return self._failed(key, title, message, None, started)
+                    if isinstance(error, WorkFailed):
+                        return self._failed(key, title, error.error, self._write_log(key, error.traceback_text), started)
                     raise
+                with self._cancel_lock:
+                    self._cancelled.pop(key, None)  # it had finished: what it computed is good
                 try:
+                    dropped = drop_unrecorded(computed, out_dir, artifact_dir)
+                    if dropped:
+                        self._events.put(Event("log", key, message=f"{item.label} [{key.profile}]: not published, written beside its figures without ctx: {', '.join(dropped)}"))
                     commit(self.project, self.store, unit, computed, out_dir, artifact_dir)
                 except (FileSystemError, OSError) as error:
                     self.store.abort(key)
@@ -166,6 +246,19 @@ class Scheduler:
                 return Event("done", key, title, seconds=computed.seconds)
         except FileSystemError as error:
             return self._failed(key, title, str(error), None, started)
+
+    def _compute_timed(self, worker: WorkerHandle, unit: WorkUnit, out_dir: Path, artifact_dir: Path) -> Computed:
+        """Have the worker compute the unit, cancelled when it runs past the section time limit."""
+        timer = None
+        if self.timeout is not None:
+            timer = threading.Timer(self.timeout, self._cancel, args=(worker, unit.key, "timeout"))
+            timer.daemon = True
+            timer.start()
+        try:
+            return worker.compute(unit, out_dir, artifact_dir, _QueueReporter(self._events, unit.key))
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     def _failed(self, key: ResultKey, title: str, error: str, log: Path | None, started: float) -> Event:
         self.store.record_failure(key, error, log)

@@ -169,15 +169,52 @@ def test_jobs_are_bit_identical_to_one_job_on_real_sections(tmp_path):
     assert a and a == b
 
 
-def test_each_worker_gets_its_own_gpu_on_a_machine_with_several_and_a_share_of_the_cores_without(monkeypatch):
+def test_jobs_2_trains_part_b_to_the_bits_of_jobs_1_with_torch_s_own_thread_count(tmp_path):
+    # Without OMP_NUM_THREADS (as in a terminal) torch takes a thread per core with --jobs 1; workers that each took a
+    # share of the cores added up in another order (2.1 smoke: final_loss 0.13886967 against 0.13887134).
+    import json
+    import subprocess
+    import sys
+
+    from conftest import copy_project, gen_env
+
+    env = {k: v for k, v in gen_env().items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    runs = {}
+    for jobs in ("1", "2"):
+        (tmp_path / jobs).mkdir()
+        copy = copy_project(tmp_path / jobs)
+        result = subprocess.run([sys.executable, "-m", "generator.cli", "build", "--profile", "smoke", "--no-site", "--section", "2.1", "--jobs", jobs],
+                                cwd=copy.root, capture_output=True, text=True, env=env, timeout=600)
+        assert result.returncode == 0, result.stdout + result.stderr
+        runs[jobs] = (figures(copy.root), json.loads((copy.root / "cache/2.1/none/smoke/manifest.json").read_text())["metrics"])
+    assert runs["1"][0] and runs["1"][0] == runs["2"][0]  # loss.png and every grid, byte for byte
+    assert runs["1"][1]["final_loss"] == runs["2"][1]["final_loss"] and runs["1"][1] == runs["2"][1]
+
+
+def test_every_worker_computes_with_the_project_s_thread_count_whatever_jobs_is(project):
+    import json
+
+    project.write("pyproject.toml", project.root.joinpath("pyproject.toml").read_text() + "threads = 3\n")
+    body = "import torch; ctx.metric('threads', torch.get_num_threads())"
+    project.write("sections/b1.py", section_source("2.1", body=body))
+    project.write("sections/b3.py", section_source("2.3", params="{'scale': 3.0}", body=body))
+    for jobs, force in (("1", ()), ("2", ("--force",))):
+        project.gen("build", "--no-site", "--jobs", jobs, *force)
+        for section in ("2.1", "2.3"):
+            assert json.loads((project.root / f"cache/{section}/none/quick/manifest.json").read_text())["metrics"]["threads"] == 3, jobs
+
+
+def test_each_worker_gets_its_own_gpu_on_a_machine_with_several_and_sleeping_openmp_threads_when_they_share_cores(monkeypatch):
     from generator.executors import local
 
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5")
-    assert local.gpu_assignments(3) == [{"CUDA_VISIBLE_DEVICES": "2"}, {"CUDA_VISIBLE_DEVICES": "5"}, {"CUDA_VISIBLE_DEVICES": "2"}]
+    assert [env["CUDA_VISIBLE_DEVICES"] for env in local.gpu_assignments(3)] == ["2", "5", "2"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr(local.os, "cpu_count", lambda: 8)
-    assert local.gpu_assignments(2) == [{"OMP_NUM_THREADS": "4"}, {"OMP_NUM_THREADS": "4"}]
+    assert local.gpu_assignments(2) == [{"OMP_WAIT_POLICY": "PASSIVE"}, {"OMP_WAIT_POLICY": "PASSIVE"}]  # no share of the cores
+    assert local.gpu_assignments(1) == [{}]  # alone, it spins as OpenMP likes
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert local.gpu_assignments(2) == [{}, {}]  # the user's choice stands
 
 
 def test_a_ray_actor_asks_for_the_gpus_its_backend_needs(project):

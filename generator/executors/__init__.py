@@ -33,14 +33,16 @@ def open_workers(project: Project, jobs: int, executor: str, address: str | None
         finally:
             pool.close()
         return
-    if jobs == 1:
-        from generator.worker import Worker
-
-        yield [Worker(project.root, project.code_packages)]
-        return
     from generator.executors.local import ProcessWorker, gpu_assignments
 
-    workers = [ProcessWorker(project.root, project.code_packages, env) for env in gpu_assignments(jobs)]
+    if jobs == 1 and project.section_timeout is None:
+        from generator.worker import Worker
+
+        yield [Worker(project.root, project.code_packages, project.threads)]
+        return
+    # With a time limit even --jobs 1 computes in a worker process: a section stuck inside C (a sleep, a deadlock, one
+    # huge op) can only be stopped by ending the process it runs in.
+    workers = [ProcessWorker(project.root, project.code_packages, env, project.threads) for env in gpu_assignments(jobs)]
     try:
         yield workers
     finally:

@@ -2,7 +2,8 @@
 
 The process stays up between units and between builds of `gen serve`, so torch, diffusers and loaded backends stay
 warm; a section that raises is reported and the process goes on. A process that dies (killed, out of memory) or
-whose engine modules changed is started anew for the next unit.
+whose engine modules changed is started anew for the next unit. `cancel` kills the process of a unit that must stop
+(Ctrl+C, a section past its time limit): what it was writing is staging, which the scheduler discards.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import signal
 import subprocess
+import threading
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -20,15 +23,17 @@ from generator.work import Computed, WorkFailed, WorkUnit
 
 
 def gpu_assignments(jobs: int) -> list[dict[str, str]]:
-    """Each worker's environment: on a machine with several GPUs, a GPU of its own (CUDA_VISIBLE_DEVICES); on a CPU,
-    an equal share of the cores, so N workers do not each start a thread per core."""
+    """Each worker's environment. On a machine with several GPUs, a GPU of its own (CUDA_VISIBLE_DEVICES). The workers
+    share the cores, each computing with the project's thread count (the worker sets it), not a share: a thread count
+    that followed `--jobs` would change how torch adds up, and so the figures' last bits. Several workers then ask
+    for more threads than there are cores, so their OpenMP threads wait for work asleep (OMP_WAIT_POLICY=PASSIVE)
+    instead of spinning on cores the other workers need: that changes no result, and made Part B's smoke build with
+    --jobs 2 on 2 cores take 18 s instead of 80 s (37 s with --jobs 1)."""
     gpus = visible_gpus()
+    shared = {"OMP_WAIT_POLICY": "PASSIVE"} if jobs > 1 and "OMP_WAIT_POLICY" not in os.environ else {}
     if len(gpus) > 1:
-        return [{"CUDA_VISIBLE_DEVICES": gpus[n % len(gpus)]} for n in range(jobs)]
-    if gpus or "OMP_NUM_THREADS" in os.environ:
-        return [{} for _ in range(jobs)]
-    threads = str(max(1, (os.cpu_count() or 1) // jobs))
-    return [{"OMP_NUM_THREADS": threads} for _ in range(jobs)]
+        return [{**shared, "CUDA_VISIBLE_DEVICES": gpus[n % len(gpus)]} for n in range(jobs)]
+    return [dict(shared) for _ in range(jobs)]
 
 
 def visible_gpus() -> list[str]:
@@ -59,15 +64,13 @@ class _PipeReporter(Reporter):
         self.conn.send(("log", message))
 
 
-def _serve(conn: Connection, root: str, packages: tuple[str, ...], env: dict[str, str]) -> None:
+def _serve(conn: Connection, root: str, packages: tuple[str, ...], env: dict[str, str], threads: int | None) -> None:
     """The worker process: compute each unit it receives until told to stop (None) or its engine changed."""
-    import signal
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the driver's to handle: it aborts staging and stops us
     os.environ.update(env)
     from generator.worker import Worker
 
-    worker = Worker(Path(root), packages)
+    worker = Worker(Path(root), packages, threads)
     while True:
         try:
             message = conn.recv()
@@ -91,10 +94,13 @@ def _serve(conn: Connection, root: str, packages: tuple[str, ...], env: dict[str
 class ProcessWorker:
     """The scheduler's handle on one warm worker process (started on first use, and again after it died)."""
 
-    def __init__(self, root: Path, packages: tuple[str, ...], env: dict[str, str] | None = None):
-        self.root, self.packages, self.env = str(root), packages, dict(env or {})
+    def __init__(self, root: Path, packages: tuple[str, ...], env: dict[str, str] | None = None, threads: int | None = None):
+        self.root, self.packages, self.env, self.threads = str(root), packages, dict(env or {}), threads
         self._process: Any = None
         self._conn: Connection | None = None
+        self._lock = threading.Lock()  # `cancel` comes from another thread than `compute`
+        self._busy = False
+        self._stopped = False  # `cancel` came for the unit now computing
 
     def start(self) -> None:
         """Start the process now (it imports only the engine; torch loads with the first unit that needs it)."""
@@ -102,14 +108,48 @@ class ProcessWorker:
             return
         context = multiprocessing.get_context("spawn")  # fork would copy this process's threads and locks
         self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, self.root, self.packages, self.env), daemon=True)
-        self._process.start()
+        self._process = context.Process(target=_serve, args=(child, self.root, self.packages, self.env, self.threads), daemon=True)
+        # The process is born with Ctrl+C blocked (the mask survives exec), so a Ctrl+C while it starts up, before it
+        # ignores SIGINT itself, does not print a KeyboardInterrupt traceback from it: the driver handles Ctrl+C.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            self._process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         child.close()
 
     def compute(self, unit: WorkUnit, out_dir: Path, artifact_dir: Path, reporter: Reporter) -> Computed:
+        with self._lock:
+            self._busy, self._stopped = True, False
+        try:
+            return self._compute(unit, out_dir, artifact_dir, reporter)
+        finally:
+            with self._lock:
+                self._busy = False
+
+    def cancel(self) -> bool:
+        """Kill the process while it computes a unit (its `compute` then raises WorkFailed); False when it is idle."""
+        with self._lock:
+            if not self._busy:
+                return False
+            self._stopped = True
+            process = self._process
+            if process is not None:
+                process.kill()
+            return True
+
+    def _compute(self, unit: WorkUnit, out_dir: Path, artifact_dir: Path, reporter: Reporter) -> Computed:
         for _ in range(2):  # a second time only after the process restarted for changed engine modules
-            self.start()
-            self._conn.send((unit, str(out_dir), str(artifact_dir)))
+            with self._lock:
+                if self._stopped:  # cancelled before its process (re)started
+                    raise WorkFailed("the unit was stopped before it started", "")
+                self.start()
+            try:
+                self._conn.send((unit, str(out_dir), str(artifact_dir)))
+            except OSError:  # it died between units (killed as it finished one, or out of memory)
+                self._process.join(timeout=5)
+                self._process = None
+                raise WorkFailed("the worker process died before it got the unit", f"worker process for {unit.key}: pipe closed\n") from None
             while True:
                 try:
                     message = self._conn.recv()
@@ -136,13 +176,18 @@ class ProcessWorker:
         raise WorkFailed("the worker process could not load the changed engine modules", "")
 
     def close(self) -> None:
-        if self._process is None:
+        process = self._process
+        if process is None:
             return
-        try:
-            self._conn.send(None)
-        except OSError:
-            pass
-        self._process.join(timeout=10)
-        if self._process.is_alive():
-            self._process.terminate()
+        if self._busy:  # a unit still running (Ctrl+C, and it did not stop): its staging is discarded anyway
+            process.kill()
+        else:
+            try:
+                self._conn.send(None)
+            except OSError:
+                pass
+        process.join(timeout=10)
+        if process.is_alive():
+            process.kill()
+            process.join(timeout=5)
         self._process = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,13 +28,13 @@ UPLOAD_EXCLUDES = ["cache/", "artifacts/", "site/", "logs/", ".venv/", "node_mod
 class _Actor:
     """The Ray actor: a warm worker on a cluster node."""
 
-    def __init__(self, root: str, packages: tuple[str, ...]):
+    def __init__(self, root: str, packages: tuple[str, ...], threads: int):
         from generator.worker import Worker
 
         # On another node the project is Ray's copy of it (the runtime env's working_dir, the actor's cwd).
         self.driver_root = Path(root)
         self.root = self.driver_root if self.driver_root.is_dir() else Path.cwd()
-        self.worker = Worker(self.root, packages)
+        self.worker = Worker(self.root, packages, threads)  # the driver's count, not the one Ray gives an actor
 
     def compute(self, unit: WorkUnit, shipped: dict[str, dict[str, bytes]]) -> tuple[str, Any, str]:
         scratch = Path(tempfile.mkdtemp(prefix="gen-ray-"))
@@ -98,21 +99,39 @@ class RayWorker:
     def __init__(self, project: Project, actor_class: Any):
         self.project, self.actor_class = project, actor_class
         self.actors: dict[float, Any] = {}
+        self._lock = threading.Lock()  # `cancel` comes from another thread than `compute`
+        self._running: Any = None  # the actor computing a unit now
 
     def compute(self, unit: WorkUnit, out_dir: Path, artifact_dir: Path, reporter: Reporter) -> Computed:
         import ray
 
         gpus = num_gpus(self.project, unit.key.backend)
-        if gpus not in self.actors:
-            self.actors[gpus] = self.actor_class.options(num_cpus=1, num_gpus=gpus).remote(str(self.project.root), self.project.code_packages)
+        with self._lock:
+            if gpus not in self.actors:
+                self.actors[gpus] = self.actor_class.options(num_cpus=1, num_gpus=gpus).remote(
+                    str(self.project.root), self.project.code_packages, self.project.threads)
+            self._running = self.actors[gpus]
         try:
-            kind, value, traceback_text = ray.get(self.actors[gpus].compute.remote(unit, _shipment(unit)))
-        except ray.exceptions.RayActorError as error:
-            del self.actors[gpus]
-            raise WorkFailed("the Ray actor died", str(error)) from None
+            kind, value, traceback_text = ray.get(self._running.compute.remote(unit, _shipment(unit)))
+        except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as error:
+            self.actors.pop(gpus, None)  # a new actor computes the next unit
+            raise WorkFailed("the Ray actor computing it died (killed, out of memory, or its node was lost)", str(error)) from None
+        finally:
+            with self._lock:
+                self._running = None
         if kind == "failed":
             raise WorkFailed(value, traceback_text)
         return value
+
+    def cancel(self) -> bool:
+        """Kill the actor computing a unit (its `compute` then raises WorkFailed); False when none is."""
+        import ray
+
+        with self._lock:
+            if self._running is None:
+                return False
+            ray.kill(self._running, no_restart=True)
+            return True
 
     def close(self) -> None:
         import ray
