@@ -184,9 +184,14 @@ class Worker:
 def use_threads(count: int) -> None:
     """Compute with `count` intra-op threads: torch's now if it is loaded, else the moment it is imported (the
     environment is not enough: torch caps OMP_NUM_THREADS at the cores it counts, not torch.set_num_threads, so a
-    worker that imported torch earlier could compute with another count); the environment for other libraries."""
+    worker that imported torch earlier could compute with another count); the environment for other libraries.
+
+    OpenMP threads with no work wait asleep (OMP_WAIT_POLICY=PASSIVE, unless the environment says otherwise; read when
+    torch loads): spinning, they took the cores that other workers or processes needed. That changes no result, and
+    on two cores shared with other jobs (load 4) Part A's smoke build on the mnist backend took 6-8 s instead of 104-110 s."""
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = str(count)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     _TORCH_THREADS.count = count
     if _TORCH_THREADS not in sys.meta_path:
         sys.meta_path.insert(0, _TORCH_THREADS)

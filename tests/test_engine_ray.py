@@ -41,3 +41,29 @@ def test_a_build_on_local_ray_actors_writes_the_figures_a_local_build_writes(tmp
         twin = json.loads((local.root / manifest.relative_to(on_ray.root)).read_text())
         assert json.loads(manifest.read_text())["fingerprint"] == twin["fingerprint"]
     assert not list(on_ray.root.glob("cache/**/*.new"))
+
+
+def test_an_actor_killed_mid_result_fails_that_result_in_one_sentence_and_the_build_goes_on(project, monkeypatch):
+    from conftest import section_source
+    from typer.testing import CliRunner
+
+    from generator.cli import app
+
+    project.gen("build", "--no-site")
+    before = project.snapshot("cache/2.1")
+    # The actor's process dies under 2.1 as one killed by the OOM killer or `ray kill` would.
+    project.write("sections/b1.py", section_source("2.1", params="{'scale': 2.0}", body="import os, signal; os.kill(os.getpid(), signal.SIGKILL)"))
+    project.write("sections/b3.py", section_source("2.3", params="{'scale': 4.0}"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        monkeypatch.chdir(project.root)
+        outcome = CliRunner().invoke(app, ["build", "--executor", "ray", "--jobs", "1", "--no-site"])
+    finally:
+        ray.shutdown()
+    assert outcome.exit_code == 1, outcome.output
+    assert "2.1 Section 2.1 failed: the Ray actor computing it died (killed, out of memory, or its node was lost)" in " ".join(outcome.output.split())
+    assert "2.2 Section 2.2: an upstream section failed" in outcome.output
+    assert "computed 1 · fresh 0 · failed 2" in outcome.output  # 2.3, on a new actor
+    assert project.snapshot("cache/2.1") == before
+    assert not list(project.root.glob("cache/**/*.new"))

@@ -191,30 +191,30 @@ def test_jobs_2_trains_part_b_to_the_bits_of_jobs_1_with_torch_s_own_thread_coun
     assert runs["1"][1]["final_loss"] == runs["2"][1]["final_loss"] and runs["1"][1] == runs["2"][1]
 
 
-def test_every_worker_computes_with_the_project_s_thread_count_whatever_jobs_is(project):
+def test_every_worker_computes_with_the_project_s_thread_count_whatever_jobs_is(project, monkeypatch):
     import json
 
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     project.write("pyproject.toml", project.root.joinpath("pyproject.toml").read_text() + "threads = 3\n")
-    body = "import torch; ctx.metric('threads', torch.get_num_threads())"
+    body = "import os, torch; ctx.metric('threads', torch.get_num_threads()); ctx.note('wait', os.environ['OMP_WAIT_POLICY'])"
     project.write("sections/b1.py", section_source("2.1", body=body))
     project.write("sections/b3.py", section_source("2.3", params="{'scale': 3.0}", body=body))
     for jobs, force in (("1", ()), ("2", ("--force",))):
         project.gen("build", "--no-site", "--jobs", jobs, *force)
         for section in ("2.1", "2.3"):
-            assert json.loads((project.root / f"cache/{section}/none/quick/manifest.json").read_text())["metrics"]["threads"] == 3, jobs
+            manifest = json.loads((project.root / f"cache/{section}/none/quick/manifest.json").read_text())
+            assert manifest["metrics"]["threads"] == 3, jobs
+            assert manifest["notes"]["wait"] == "PASSIVE", jobs  # idle OpenMP threads sleep: spinning, they take cores others need
 
 
-def test_each_worker_gets_its_own_gpu_on_a_machine_with_several_and_sleeping_openmp_threads_when_they_share_cores(monkeypatch):
+def test_each_worker_gets_its_own_gpu_on_a_machine_with_several_and_no_share_of_the_cores_without(monkeypatch):
     from generator.executors import local
 
-    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5")
-    assert [env["CUDA_VISIBLE_DEVICES"] for env in local.gpu_assignments(3)] == ["2", "5", "2"]
+    assert local.gpu_assignments(3) == [{"CUDA_VISIBLE_DEVICES": "2"}, {"CUDA_VISIBLE_DEVICES": "5"}, {"CUDA_VISIBLE_DEVICES": "2"}]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    assert local.gpu_assignments(2) == [{"OMP_WAIT_POLICY": "PASSIVE"}, {"OMP_WAIT_POLICY": "PASSIVE"}]  # no share of the cores
-    assert local.gpu_assignments(1) == [{}]  # alone, it spins as OpenMP likes
-    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
-    assert local.gpu_assignments(2) == [{}, {}]  # the user's choice stands
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert local.gpu_assignments(2) == [{}, {}]  # each computes with the project's thread count, which the worker sets
 
 
 def test_a_ray_actor_asks_for_the_gpus_its_backend_needs(project):

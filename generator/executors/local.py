@@ -23,17 +23,13 @@ from generator.work import Computed, WorkFailed, WorkUnit
 
 
 def gpu_assignments(jobs: int) -> list[dict[str, str]]:
-    """Each worker's environment. On a machine with several GPUs, a GPU of its own (CUDA_VISIBLE_DEVICES). The workers
-    share the cores, each computing with the project's thread count (the worker sets it), not a share: a thread count
-    that followed `--jobs` would change how torch adds up, and so the figures' last bits. Several workers then ask
-    for more threads than there are cores, so their OpenMP threads wait for work asleep (OMP_WAIT_POLICY=PASSIVE)
-    instead of spinning on cores the other workers need: that changes no result, and made Part B's smoke build with
-    --jobs 2 on 2 cores take 18 s instead of 80 s (37 s with --jobs 1)."""
+    """Each worker's environment: on a machine with several GPUs, a GPU of its own (CUDA_VISIBLE_DEVICES). On a CPU
+    the workers share the cores, each computing with the project's thread count (the worker sets it), not a share:
+    a thread count that followed `--jobs` would change how torch adds up, and so the figures' last bits."""
     gpus = visible_gpus()
-    shared = {"OMP_WAIT_POLICY": "PASSIVE"} if jobs > 1 and "OMP_WAIT_POLICY" not in os.environ else {}
     if len(gpus) > 1:
-        return [{**shared, "CUDA_VISIBLE_DEVICES": gpus[n % len(gpus)]} for n in range(jobs)]
-    return [dict(shared) for _ in range(jobs)]
+        return [{"CUDA_VISIBLE_DEVICES": gpus[n % len(gpus)]} for n in range(jobs)]
+    return [{} for _ in range(jobs)]
 
 
 def visible_gpus() -> list[str]:
