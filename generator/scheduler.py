@@ -154,16 +154,17 @@ class Scheduler:
         """Stop the running units and wait (a while) for their slots: each discards its staging, or finishes the
         commit it had begun. A second Ctrl+C stops the wait."""
         self._stopping.set()
-        for key, worker in running.items():
-            self._cancel(worker, key, "interrupt")
         stopped: list[ResultKey] = []
         deadline = time.monotonic() + STOP_GRACE_S
         try:
-            while running:
+            while running and time.monotonic() < deadline:
+                # Again and again: a slot that was between its checks and its compute when first asked starts it later.
+                for key, worker in running.items():
+                    self._cancel(worker, key, "interrupt")
                 try:
-                    message = self._events.get(timeout=max(0.0, deadline - time.monotonic()))
+                    message = self._events.get(timeout=0.2)
                 except queue.Empty:
-                    break
+                    continue
                 if isinstance(message, Event):
                     continue  # progress of a unit being stopped: nobody is watching any more
                 _, event = message
