@@ -188,7 +188,7 @@ def use_threads(count: int) -> None:
 
     OpenMP threads with no work wait asleep (OMP_WAIT_POLICY=PASSIVE, unless the environment says otherwise; read when
     torch loads): spinning, they took the cores that other workers or processes needed. That changes no result, and
-    on two cores shared with other jobs (load 4) Part A's smoke build on the mnist backend took 6-8 s instead of 104-110 s."""
+    on two cores shared with other jobs (load 4) Part A's smoke build on the mnist backend took 5-8 s instead of 104-110 s."""
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = str(count)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
