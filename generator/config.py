@@ -82,8 +82,23 @@ class Project:
             return os.cpu_count() or 1
 
 
+FOLDERS = {"sections_dir": "sections", "templates_dir": "templates", "docs_dir": "docs", "cache_dir": "cache", "artifacts_dir": "artifacts",
+           "site_dir": "site", "logs_dir": "logs"}
+
+
 def _check(settings: dict[str, Any], pyproject: Path) -> None:
-    """The [tool.gen] values the engine reads as numbers, checked once, so a typo is one sentence and not a traceback."""
+    """The [tool.gen] values the engine reads as numbers or folders, checked once, so a typo is one sentence and not a
+    traceback, and no folder gen writes, publishes or deletes lies outside the project."""
+    from generator.files import OutsideProjectError, inside
+
+    for key, default in FOLDERS.items():
+        value = settings.get(key, default)
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{pyproject}: [tool.gen] {key} must be a folder name inside the project, not {value!r}")
+        try:
+            inside(pyproject.parent / value, pyproject.parent)
+        except OutsideProjectError as error:
+            raise ConfigError(f"{pyproject}: [tool.gen] {key}: {error}") from None
     timeout = settings.get("section_timeout")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
         raise ConfigError(f"{pyproject}: [tool.gen] section_timeout must be a number of seconds above 0 (leave it out for no limit), not {timeout!r}")

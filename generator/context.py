@@ -57,8 +57,11 @@ def resolve_input(value: str, root: Path) -> Path:
         if package is None:
             raise FileNotFoundError(f"{value!r} ships with matplotlib, which is not installed")
         return Path(package.submodule_search_locations[0]) / "mpl-data" / "sample_data" / builtins[name]
+    from generator.files import inside
+
     path = Path(value)
-    return path if path.is_absolute() else root / path
+    # an absolute input stays allowed (read only); a relative one must not lead out of the project through a link or ..
+    return path if path.is_absolute() else inside(root / path, root)
 
 
 def input_hash(value: str, root: Path, hashes: StatCache) -> str:

@@ -142,10 +142,10 @@ def time_conditioned(ctx):
     keep_epoch_weights(ctx, config.epochs)
 
     record, frames = trajectory_recorder(p["gif_samples"], every=max(1, own_steps(p) // 30))
-    final, seconds = timed_samples(result.model, p["score_samples"], p, own_steps(p), seed, callback=record)
+    final, final_seconds = timed_samples(result.model, p["score_samples"], p, own_steps(p), seed, callback=record)
     score_unconditional(ctx, final)
     for steps in ctx.track(p["steps_sweep"], "quality against sampler steps"):
-        samples, seconds = (final, seconds) if steps == own_steps(p) else timed_samples(result.model, p["score_samples"], p, steps, seed)
+        samples, seconds = (final, final_seconds) if steps == own_steps(p) else timed_samples(result.model, p["score_samples"], p, steps, seed)
         score_unconditional(ctx, samples, suffix=f"_steps_{steps}")
         ctx.metric(f"seconds_per_100_steps_{steps}", seconds)
 

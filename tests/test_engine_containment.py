@@ -35,8 +35,9 @@ def test_clean_refuses_a_result_folder_that_links_outside_and_deletes_nothing_th
         (outside / name).write_text("precious")
     (project.root / link).parent.mkdir(parents=True, exist_ok=True)
     (project.root / link).symlink_to(outside, target_is_directory=True)
-    out = project.gen("clean", "--profile", "smoke", "--section", "2.1", check=1)
-    assert f"{link} is a link to {outside}" in out.stderr and "gen will not follow it" in out.stderr
+    out = project.gen("clean", "--profile", "smoke", "--section", "2.1", check=2 if link == "cache" else 1)  # a linked cache/ is a config error
+    said = " ".join(out.stderr.split())  # the console wraps long lines
+    assert f"{link} is a link to {outside}" in said and "gen will not follow it" in said
     assert all((outside / name).read_text() == "precious" for name in precious)
 
 

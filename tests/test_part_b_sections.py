@@ -39,10 +39,16 @@ def test_single_step_denoiser_page_has_every_figure(smoke_site):
 
 def test_time_conditioned_page_has_grids_gif_and_what_the_samples_read_as(smoke_site):
     m = manifest(smoke_site, "2.2")
-    assert names(m) == ["loss", "architecture", "epoch 1", "epoch 2", "trajectory", "histogram"]
-    shares = sum(m["metrics"][f"share_{d}"] for d in range(10))
-    assert 0.0 <= m["metrics"]["legible_share"] <= 1.0 and (abs(shares - 1.0) < 1e-6 or m["metrics"]["legible_share"] == 0.0)
-    assert m["metrics"]["score_samples"] == 8
+    assert names(m) == ["loss", "architecture", "histogram", "epoch 1", "epoch 2", "trajectory"]
+    metrics = m["metrics"]
+    shares = sum(metrics[f"share_{d}"] for d in range(10))
+    assert 0.0 <= metrics["legible_share"] <= 1.0 and (abs(shares - 1.0) < 1e-6 or metrics["legible_share"] == 0.0)
+    assert metrics["score_samples"] == 8
+    assert sum(metrics[f"count_{d}"] for d in range(10)) == metrics["count_legible"] == 8 - metrics["count_none"]
+    # quality against sampler steps (its own 300 is the score above) and after each epoch, for 2.6
+    assert metrics["legible_share_steps_300"] == metrics["legible_share"] == metrics["legible_share_epoch_2"]
+    assert all(0.0 <= metrics[f"legible_share_steps_{n}"] <= 1.0 and metrics[f"seconds_per_100_steps_{n}"] > 0 for n in (2, 5, 300))
+    assert {f"epoch-{e}.safetensors" for e in (1, 2)} <= {a["name"] for a in m["artifacts"]}
     assert m["inputs"]["upstream"] == {"2.0/none/smoke": manifest(smoke_site, "2.0")["fingerprint"]}
 
 
