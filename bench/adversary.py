@@ -723,13 +723,13 @@ def serve_and_clean(world: World, tally: Tally, tries: int, rng: random.Random) 
 SPEC_FIELDS = {"id": "'2.8'", "part": "'B'", "title": "'Adversary'", "template": "'adversary.md.j2'", "params": "{'scale': 1.0}"}
 PART_A = {"id": "'1.98'", "part": "'A'", "backends": "['tiny']", "uses_model": "False", "prompts": "{'tiny': ['a photo']}"}
 COMPUTE = "def compute(ctx):\n    import numpy as np\n\n    ctx.figure('square', np.full((8, 8), 0.5), 'a square', value_range=(0.0, 1.0))\n"
-OTHER = "from generator.section import Section\n\nSECTION = Section(id='2.7', part='B', title='Other', template='adversary.md.j2')\n\n\n" + COMPUTE
+OTHER = "from generator.engine.section import Section\n\nSECTION = Section(id='2.7', part='B', title='Other', template='adversary.md.j2')\n\n\n" + COMPUTE
 
 
 def spec(prelude: str = "", tail: str = "", compute: str = COMPUTE, **fields: str) -> str:
     """A section module: SPEC_FIELDS with `fields` changed (None drops a field), then `compute` and `tail`."""
     merged = {k: v for k, v in {**SPEC_FIELDS, **fields}.items() if v is not None}
-    return f"from generator.section import Section\n{prelude}\n\nSECTION = Section({', '.join(f'{k}={v}' for k, v in merged.items())})\n\n\n{compute}{tail}"
+    return f"from generator.engine.section import Section\n{prelude}\n\nSECTION = Section({', '.join(f'{k}={v}' for k, v in merged.items())})\n\n\n{compute}{tail}"
 
 
 # (what is wrong, the module's text or bytes, what the one line must name); each must be refused with exit 2.
@@ -846,7 +846,7 @@ def injection(world: World, tally: Tally, tries: int, rng: random.Random) -> Non
     project = world.project("f6-inject", sections=())
     prompts = [payload for _, payload, _ in PAYLOADS]
     (project.root / "sections" / "a1_98_payloads.py").write_text(
-        "from generator.section import Section\n\n"
+        "from generator.engine.section import Section\n\n"
         f"SECTION = Section(id='1.98', part='A', title='Payloads', template='adversary.md.j2', backends=['tiny'], uses_model=False,\n"
         f"                  prompts={{'tiny': {prompts!r}}})\n\n\n"
         "def compute(ctx):\n    import numpy as np\n\n"

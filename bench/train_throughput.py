@@ -23,13 +23,14 @@ from torch.utils.flop_counter import FlopCounterMode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from generator.build import load_sections  # noqa: E402
-from generator.config import find_project  # noqa: E402
-from generator.mnist.classifier import DigitClassifier, classifier_loss  # noqa: E402
+from generator.engine.discovery import load_sections  # noqa: E402
+from generator.mnist.classifier import classifier_loss  # noqa: E402
+from generator.mnist.digit_classifier import DigitClassifier  # noqa: E402
 from generator.mnist.objectives import BatchLoss, denoiser_loss, epsilon_loss, part_b_schedule  # noqa: E402
 from generator.mnist.precision import Precision, cpu_has_amx  # noqa: E402
 from generator.mnist.train import TrainConfig, seeded  # noqa: E402
 from generator.mnist.unet import ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet  # noqa: E402
+from generator.run.project import open_project  # noqa: E402
 
 BENCHMARKS = ROOT / "BENCHMARKS.md"
 CPU = torch.device("cpu")
@@ -47,7 +48,7 @@ def model_cases() -> list[tuple[str, str, TrainConfig, Callable[[], torch.nn.Mod
     """(model, profile, config, builder, loss) for the classifier and each UNet at the full and quick sizes."""
     schedule = part_b_schedule()
     cases = []
-    specs = {module.spec.id: module.spec for module in load_sections(find_project(ROOT))}
+    specs = {module.spec.id: module.spec for module in load_sections(open_project(ROOT))}
     for profile in ("full", "quick"):
         # The hyperparameters the report's sections train with (their params for this profile).
         params = specs["2.0"].params_for(profile)

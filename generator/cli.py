@@ -14,10 +14,11 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from generator.build import load_sections
-from generator.config import ConfigError, Project, find_project
-from generator.plan import UsageError, check_profile, choose, plan
-from generator.section import DiscoveryError
+from generator.engine.config import ConfigError, Project
+from generator.engine.discovery import load_sections
+from generator.engine.plan import UsageError, check_profile, choose, plan
+from generator.engine.section import DiscoveryError
+from generator.run.project import open_project
 
 app = typer.Typer(
     add_completion=False,
@@ -40,7 +41,7 @@ def _fail(message: str, code: int = 2) -> None:
 
 def _load(sections: list[str] | None) -> tuple[Project, list]:
     try:
-        project = find_project()
+        project = open_project()
         modules = load_sections(project)
     except (ConfigError, DiscoveryError) as error:
         _fail(str(error))
@@ -65,8 +66,9 @@ def build(
     address: str | None = typer.Option(None, "--address", help="With --executor ray: the cluster's address (default: RAY_ADDRESS, else a local Ray)."),
 ) -> None:
     """Compute what is stale, render the pages into docs/ and publish the site into site/."""
-    from generator.executors import EXECUTORS, ExecutorError
-    from generator.runner import run_build
+    from generator.console import ConsoleListener
+    from generator.run.build import BuildOptions, run_build
+    from generator.run.executors import EXECUTORS, ExecutorError
 
     if executor not in EXECUTORS:
         _fail(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
@@ -83,8 +85,9 @@ def build(
     except UsageError as error:
         _fail(str(error))
     try:
-        code = run_build(project, modules, choice, sections=section or [], force=force, dry_run=dry_run, site=not no_site, console=console, started=STARTED,
-                         compute=not no_compute, jobs=jobs, executor=executor, address=address)
+        options = BuildOptions(tuple(section or ()), force, dry_run, site=not no_site, compute=not no_compute, jobs=jobs, executor=executor,
+                               address=address, started=STARTED)
+        code = run_build(project, modules, choice, options, ConsoleListener(console))
     except ExecutorError as error:
         _fail(str(error))
     raise typer.Exit(code)
@@ -98,8 +101,8 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list, one object per result."),
 ) -> None:
     """Show every result: fresh, stale, missing or frozen, and why. Reads only: never writes, renames or deletes."""
-    from generator.cache import ParseMemo
-    from generator.files import StatCache
+    from generator.engine.files import StatCache
+    from generator.engine.fingerprints import ParseMemo
 
     project, modules = _load(section)
     try:
@@ -128,7 +131,7 @@ def status(
 
 def _status_row(item, the_plan) -> dict:
     """One result for `gen status`; a frozen one reports the more thorough result that stands in for it."""
-    from generator.store import ResultKey
+    from generator.engine.store import ResultKey
 
     shown = the_plan.items[ResultKey(item.key.section, item.key.backend, item.frozen)] if item.frozen else item
     manifest = shown.manifest or {}
@@ -161,27 +164,26 @@ def clean(
     keep_checkpoints: bool = typer.Option(False, "--keep-checkpoints", help="Keep the training checkpoints in artifacts/.work/, so the next build resumes."),
 ) -> None:
     """Drop cached results, their artifacts and training checkpoints (all of them, or those of --section/--profile/--backend)."""
-    from generator.diffusion.backends import BACKENDS
-    from generator.files import FileSystemError
-    from generator.section import PROFILES
-    from generator.store import ResultKey, ResultStore
+    from generator.engine.files import FileSystemError
+    from generator.engine.section import PROFILES
+    from generator.engine.store import ResultKey
 
     project, modules = _load(section)
     for name in backend or []:
-        if name not in BACKENDS:
-            _fail(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
+        if name not in project.backends:
+            _fail(f"unknown backend {name!r}; choose from {', '.join(project.backends)}")
     try:
         if profile is not None:
             check_profile(profile)
     except UsageError as error:
         _fail(str(error))
-    store = ResultStore(project.cache_dir, project.artifacts_dir, project.root)
+    store = project.store()
     dropped = 0
     for module in modules:
         if section and module.spec.id not in section:
             continue
         # Every backend, not only those the section declares now: results of a backend it dropped go too.
-        for name in [None] if module.spec.part == "B" else list(BACKENDS):
+        for name in [None] if module.spec.part == "B" else list(project.backends):
             if backend and name not in backend:
                 continue
             for prof in [profile] if profile else list(PROFILES):
@@ -203,14 +205,15 @@ def serve(
     backend: list[str] | None = BackendOpt,
 ) -> None:
     """Serve a preview of the site on localhost (site/ is left as published); on every edit, rebuild what changed on a warm worker and reload the open page."""
-    from generator.serve import serve_forever
+    from generator.console import ConsoleListener
+    from generator.serve.server import serve_forever
 
     project, _ = _load(None)
     try:
         choose(project, profile, backend or [])
     except UsageError as error:
         _fail(str(error))
-    serve_forever(project, port=port, profile=profile, backends=backend or [], console=console)
+    serve_forever(project, port=port, profile=profile, backends=backend or [], console=console, listener=lambda: ConsoleListener(console))
 
 
 def main() -> None:

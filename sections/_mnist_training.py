@@ -4,9 +4,11 @@ def load_data(ctx):
     """MNIST from where the build found it (`[tool.gen] mnist_dir`, the registry copy, else the bundled subset),
     named with its size on the page and in the build output."""
     from generator.mnist.data import load_mnist
+    from generator.mnist.precision import fastest_precision
 
     data = load_mnist(ctx.input_path("mnist"))
     ctx.note("data", data.source)
+    ctx.note("precision", fastest_precision().describe())
     ctx.log(f"data: {data.source}")
     return data
 

@@ -30,7 +30,7 @@ docs_dir: docs
 site_dir: site
 strict: true
 hooks:
-  - {REPO / "generator" / "site_hooks.py"}
+  - {REPO / "generator" / "site" / "hooks.py"}
 theme:
   name: material
   font: false
@@ -61,7 +61,7 @@ def section_source(section_id: str, *, params: str = "{'scale': 1.0}", upstream:
     """A Part B section that writes one figure and a metric, importing lib.maths inside compute."""
     return textwrap.dedent(
         f"""\
-        from generator.section import Section
+        from generator.engine.section import Section
 
         SECTION = Section(id={section_id!r}, part="B", title="Section {section_id}", template="page.md.j2",
                           params={params}, upstream={upstream}{extra})
@@ -84,7 +84,7 @@ def part_a_source(section_id: str, extra: str = "", prompts: str = "{'tiny': ['a
     """A Part A section on the tiny backend that never calls the model: it writes one figure per prompt."""
     return textwrap.dedent(
         f"""\
-        from generator.section import Section
+        from generator.engine.section import Section
 
         SECTION = Section(id={section_id!r}, part="A", title="Section {section_id}", template="page.md.j2",
                           backends=["tiny"], uses_model=False, prompts={prompts}{extra})
@@ -185,7 +185,7 @@ def copy_project(destination: Path) -> GenProject:
             shutil.copytree(source, destination / name, ignore=ignore)
         elif source.is_file():
             shutil.copy2(source, destination / name)
-    text = (destination / "mkdocs.yml").read_text().replace("  - generator/site_hooks.py", f"  - {REPO / 'generator' / 'site_hooks.py'}")
+    text = (destination / "mkdocs.yml").read_text().replace("  - generator/site/hooks.py", f"  - {REPO / 'generator' / 'site' / 'hooks.py'}")
     (destination / "mkdocs.yml").write_text(text)
     (destination / "node_modules").symlink_to(REPO / "node_modules")
     # The copy's own modules are sections/ only; generator/ is the installed package.

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from generator.diffusion.backends.base import BackendUnavailable
-from generator.diffusion.backends.mnist import MnistBackend, digit_of, matched_noise_level
 from generator.diffusion.schedule import strided_timesteps
+from generator.mnist.backend import MnistBackend, digit_of, matched_noise_level
 
 
 @pytest.mark.parametrize("prompt", ["7", "seven", "a handwritten 7", "the digit 7", "  Seven "])

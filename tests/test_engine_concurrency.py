@@ -93,7 +93,7 @@ def test_a_waiting_build_leaves_the_writer_alone_and_resumes_its_training_when_t
 
 
 STRESS_SECTION = '''\
-from generator.section import Section
+from generator.engine.section import Section
 
 SECTION = Section(id="2.1", part="B", title="Stress", template="page.md.j2", params={"figures": 15})
 

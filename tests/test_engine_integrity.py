@@ -81,7 +81,7 @@ def test_a_damaged_upstream_artifact_is_recomputed_before_a_reader_uses_it(proje
 
 
 def test_the_stat_cache_hashes_only_files_whose_stat_changed(tmp_path, monkeypatch):
-    from generator.files import StatCache, check_files
+    from generator.engine.files import StatCache, check_files
 
     figure = tmp_path / "a.png"
     figure.write_bytes(b"png")
@@ -91,7 +91,7 @@ def test_the_stat_cache_hashes_only_files_whose_stat_changed(tmp_path, monkeypat
     cache = StatCache(tmp_path / "stat-cache.json")
     assert check_files(tmp_path, [entry], "file", cache) == []
     cache.save()
-    monkeypatch.setattr("generator.files.sha256_path", lambda path: (_ for _ in ()).throw(AssertionError(f"hashed {path}")))
+    monkeypatch.setattr("generator.engine.files.sha256_path", lambda path: (_ for _ in ()).throw(AssertionError(f"hashed {path}")))
     assert check_files(tmp_path, [entry], "file", StatCache(tmp_path / "stat-cache.json")) == []
     figure.write_bytes(b"PNG")  # same size, new mtime: hashed again
     monkeypatch.undo()
@@ -99,7 +99,7 @@ def test_the_stat_cache_hashes_only_files_whose_stat_changed(tmp_path, monkeypat
 
 
 def test_a_file_written_just_now_is_hashed_but_not_remembered(tmp_path):
-    from generator.files import StatCache
+    from generator.engine.files import StatCache
 
     figure = tmp_path / "a.png"
     figure.write_bytes(b"png")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import part_a_source, section_source
 
-from generator.section import Section, SpecError
+from generator.engine.section import Section, SpecError
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import os
 import pytest
 from conftest import section_source
 
-from generator.store import ResultKey
+from generator.engine.store import ResultKey
 
 
 @pytest.fixture(autouse=True)
@@ -29,12 +29,12 @@ def figures(root) -> dict[str, bytes]:
 
 
 def plan_of(project, profile: str = "quick"):
-    from generator.build import load_sections
-    from generator.config import find_project
-    from generator.files import StatCache
-    from generator.plan import choose, plan, select
+    from generator.engine.discovery import load_sections
+    from generator.engine.files import StatCache
+    from generator.engine.plan import choose, plan, select
+    from generator.run.project import open_project
 
-    gen_project = find_project(project.root)
+    gen_project = open_project(project.root)
     modules = load_sections(gen_project)
     the_plan = plan(gen_project, modules, choose(gen_project, profile, []), StatCache())
     return gen_project, the_plan, select(the_plan, [], gen_project, StatCache())
@@ -65,9 +65,9 @@ def test_jobs_1_runs_one_result_at_a_time(project, tmp_path):
 
 
 def test_the_scheduler_emits_events_and_fails_the_readers_of_a_failed_result(project):
-    from generator.files import StatCache
-    from generator.scheduler import Scheduler
-    from generator.worker import Worker
+    from generator.engine.files import StatCache
+    from generator.run.scheduler import Scheduler
+    from generator.run.worker import Worker
 
     project.write("sections/b1.py", section_source("2.1", body="raise ValueError('bad input')"))
     gen_project, _, todo = plan_of(project)
@@ -86,10 +86,9 @@ def test_the_scheduler_emits_events_and_fails_the_readers_of_a_failed_result(pro
 def test_a_warm_worker_survives_a_failing_section_and_reimports_only_the_modules_that_changed(project, tmp_path):
     import sys
 
-    from generator.build import unit_for
-    from generator.context import Reporter
-    from generator.work import WorkFailed
-    from generator.worker import Worker
+    from generator.run.units import unit_for
+    from generator.run.work import Reporter, WorkFailed
+    from generator.run.worker import Worker
 
     project.write("sections/b3.py", section_source("2.3", params="{'scale': 3.0}", body="import lib.unrelated"))
     gen_project, the_plan, _ = plan_of(project)
@@ -111,19 +110,21 @@ def test_a_warm_worker_survives_a_failing_section_and_reimports_only_the_modules
     assert sys.modules["lib.unrelated"] is unrelated  # an unchanged module is not imported again
 
 
-def test_the_console_shows_one_bar_per_running_result():
+def test_the_console_shows_one_bar_per_running_result_and_every_line_comes_from_an_event():
     from rich.console import Console
-    from rich.progress import Progress
 
-    from generator.runner import ConsoleListener
-    from generator.scheduler import Event
+    from generator.console import ConsoleListener
+    from generator.run.build import Note
+    from generator.run.scheduler import Event
 
-    progress = Progress(console=Console(file=io.StringIO()))
-    listener = ConsoleListener(progress)
+    out = io.StringIO()
+    listener = ConsoleListener(Console(file=out, width=200))
     a, b = ResultKey("1.8", "mnist", "smoke"), ResultKey("1.9", "mnist", "smoke")
+    listener(Note("plan", "gen build · profile smoke"))
     for key in (a, b):
         listener(Event("queued", key, "t"))
-    assert progress.tasks == []  # queued results have no bar yet
+    progress = listener.progress
+    assert progress is not None and progress.tasks == []  # queued results have no bar yet
     listener(Event("started", a, "A", description="never computed"))
     listener(Event("started", b, "B", description="never computed"))
     listener(Event("progress", a, description="sampling", total=10))
@@ -132,7 +133,11 @@ def test_the_console_shows_one_bar_per_running_result():
     assert len(running) == 2 and running["1.8 · mnist · A · sampling"].completed == 3
     listener(Event("done", a, "A"))
     assert [t.description for t in progress.tasks if t.finished] == ["[green]✓[/] 1.8 · mnist · A"]
-    assert listener.computed == 1
+    listener(Note("computed", ""))
+    assert listener.progress is None  # the bars end with the compute
+    listener(Note("summary", "computed 1 · fresh 0"))
+    lines = out.getvalue()
+    assert lines.index("gen build · profile smoke") < lines.index("computed 1 · fresh 0")
 
 
 def test_no_compute_renders_pages_and_the_site_from_the_cache_without_torch(project, tmp_path):
@@ -208,7 +213,7 @@ def test_every_worker_computes_with_the_project_s_thread_count_whatever_jobs_is(
 
 
 def test_each_worker_gets_its_own_gpu_on_a_machine_with_several_and_no_share_of_the_cores_without(monkeypatch):
-    from generator.executors import local
+    from generator.run.executors import local
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5")
     assert local.gpu_assignments(3) == [{"CUDA_VISIBLE_DEVICES": "2"}, {"CUDA_VISIBLE_DEVICES": "5"}, {"CUDA_VISIBLE_DEVICES": "2"}]
@@ -218,10 +223,10 @@ def test_each_worker_gets_its_own_gpu_on_a_machine_with_several_and_no_share_of_
 
 
 def test_a_ray_actor_asks_for_the_gpus_its_backend_needs(project):
-    from generator.config import find_project
-    from generator.executors.ray import num_gpus
+    from generator.run.executors.ray import num_gpus
+    from generator.run.project import open_project
 
-    gen_project = find_project(project.root)
+    gen_project = open_project(project.root)
     assert num_gpus(gen_project, "deepfloyd") == 1 and num_gpus(gen_project, "mnist") == 0 and num_gpus(gen_project, None) == 0
     project.write("pyproject.toml", project.root.joinpath("pyproject.toml").read_text() + '\n[tool.gen.backend.mnist]\nnum_gpus = 0.5\n')
-    assert num_gpus(find_project(project.root), "mnist") == 0.5
+    assert num_gpus(open_project(project.root), "mnist") == 0.5

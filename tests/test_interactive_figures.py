@@ -25,8 +25,8 @@ import pytest
 import yaml
 from markupsafe import Markup
 
-from generator import media, sprites
-from generator.render import Figure, Renderer
+from generator.site import media, sprites
+from generator.site.render import Figure, Renderer
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from generator.mnist.classifier import NUM_CLASSES, class_probabilities, legible, random_shift, reads_as, train_classifier, with_negatives
+from generator.mnist.classifier import class_probabilities, legible, random_shift, reads_as, train_classifier, with_negatives
 from generator.mnist.data import load_mnist
+from generator.mnist.digit_classifier import NUM_CLASSES
 from generator.mnist.negatives import CROSSED, MIRRORED, NEGATIVES, NOT_A_DIGIT, ROTATED_90, UPSIDE_DOWN, crossed, mirrored, not_digits, rotated
 from generator.mnist.train import TrainConfig
 

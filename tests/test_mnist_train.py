@@ -115,10 +115,10 @@ def test_epoch_weights_load_into_a_fresh_model_and_sample_digits(mnist, tmp_path
 
 
 def test_full_profile_is_the_spec_hyperparameters() -> None:
-    from generator.build import load_sections
-    from generator.config import find_project
+    from generator.engine.discovery import load_sections
+    from generator.run.project import open_project
 
-    specs = {m.spec.id: m.spec for m in load_sections(find_project(Path(__file__).parent))}
+    specs = {m.spec.id: m.spec for m in load_sections(open_project(Path(__file__).parent))}
     den = TrainConfig.from_params(specs["2.1"].params_for("full"))
     assert (den.num_hiddens, den.batch_size, den.epochs, den.lr, den.sigma, den.lr_schedule, den.ema_decay) == (128, 256, 5, 1e-4, 0.5, "exponential", 0.0)
     assert specs["2.1"].params_for("full")["sample_epochs"] == [1, 5]

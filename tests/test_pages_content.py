@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from generator.build import load_sections
-from generator.config import find_project
-from generator.files import StatCache
-from generator.plan import choose, plan
-from generator.publish import page_results
-from generator.render import Renderer, Result, page_path
+from generator.engine.discovery import load_sections
+from generator.engine.files import StatCache
+from generator.engine.plan import choose, plan
+from generator.run.project import open_project
+from generator.site.publish import page_results
+from generator.site.render import Renderer, Result, page_path
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTO_WORDS = re.compile(r"\b(photos?|colou?rs?|textures?|well-lit|saturated|high quality|rocket)\b", re.IGNORECASE)
@@ -51,7 +51,7 @@ def prose(markdown: str) -> str:
 
 @pytest.fixture(scope="module")
 def report(smoke_site):
-    project = find_project(smoke_site.root)
+    project = open_project(smoke_site.root)
     modules = load_sections(project)
     the_plan = plan(project, modules, choose(project, "smoke", ["tiny", "mnist"]), StatCache(project.artifacts_dir / ".stat-cache.json"))
     return project, {m.spec.id: m for m in modules}, the_plan
@@ -212,7 +212,7 @@ def test_closing_page_quotes_the_measured_numbers(report) -> None:
 
 
 def test_the_footer_names_the_seeds_shown_not_the_spec_seeds():
-    from generator.render import make_result
+    from generator.site.render import make_result
 
     figure = {"kind": "image", "file": "x.png", "caption": ""}
     searched = make_result("mnist", "MNIST", {"profile": "quick", "provenance": {"seeds": [1729, 1735]}, "figures": [

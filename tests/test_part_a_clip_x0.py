@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 import torch
 
-from generator.context import Context, Reporter
 from generator.diffusion import sampling
 from generator.diffusion.backends.tiny import TinyBackend
 from generator.diffusion.schedule import strided_timesteps
-from generator.section import discover
+from generator.engine.section import discover
+from generator.run.context import Context
+from generator.run.work import Reporter
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLERS = ["1.4", "1.5", "1.6", "1.7", "1.7.1", "1.7.2", "1.7.3", "1.8", "1.9"]

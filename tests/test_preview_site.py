@@ -8,8 +8,8 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from generator.config import find_project
-from generator.preview import PreviewSite, dirty_build_will_do, snapshot
+from generator.run.project import open_project
+from generator.serve.preview import PreviewSite, dirty_build_will_do, snapshot
 
 
 def _search(site: Path) -> list[tuple[str, str, str]]:
@@ -26,7 +26,7 @@ def _touch_later(path: Path, text: str) -> None:
 
 def test_dirty_build_will_do_only_for_a_single_edited_page_with_the_same_titles(project):
     project.gen("build", "--no-site")
-    config = find_project(project.root)
+    config = open_project(project.root)
     page = project.root / "docs/part-b/2.1.md"
     before = snapshot(config)
     assert not dirty_build_will_do(None, before)  # no build yet: full
@@ -53,7 +53,7 @@ def test_dirty_build_will_do_only_for_a_single_edited_page_with_the_same_titles(
 
 def test_a_dirty_preview_build_gives_the_site_and_search_index_of_a_full_build(project, tmp_path):
     project.gen("build", "--no-site")
-    config = find_project(project.root)
+    config = open_project(project.root)
     preview = replace(config, settings={**config.settings, "site_dir": str(tmp_path / "preview")})
     full = replace(config, settings={**config.settings, "site_dir": str(tmp_path / "full")})
     site = PreviewSite()

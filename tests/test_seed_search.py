@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from generator.diffusion.views import view
-from generator.seed_search import search_batches, view_share
+from generator.mnist.search import search_batches, view_share
 
 
 def top_half_classifier(images: torch.Tensor) -> torch.Tensor:
@@ -62,7 +62,7 @@ def test_search_returns_the_best_it_found_when_no_candidate_passes():
 
 
 def test_nearest_digits_count_the_labels_of_the_closest_real_digits_and_measure_how_close():
-    from generator.seed_search import nearest_digits
+    from generator.mnist.search import nearest_digits
 
     top, bottom = digits_with_ink(slice(2, 10), 3), digits_with_ink(slice(18, 26), 2)
     references, labels = torch.cat([top, bottom]), torch.tensor([4, 4, 4, 7, 7])

@@ -8,9 +8,9 @@ import threading
 
 from rich.console import Console
 
-import generator.executors.local as local
-import generator.serve as serve
-from generator.config import find_project
+import generator.run.executors.local as local
+import generator.serve.server as serve
+from generator.run.project import open_project
 
 
 class _IdleWorker:
@@ -42,7 +42,7 @@ def test_an_edit_made_during_the_first_build_is_rebuilt(project, monkeypatch):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     console = Console(file=io.StringIO())
-    thread = threading.Thread(target=serve._serve, args=(find_project(project.root),), kwargs={"port": port, "profile": None, "backends": (), "console": console}, daemon=True)
+    thread = threading.Thread(target=serve._serve, args=(open_project(project.root),), kwargs={"port": port, "profile": None, "backends": (), "console": console}, daemon=True)
     thread.start()
     thread.join(timeout=30)
     assert not thread.is_alive() and calls == [0, 1], (calls, console.file.getvalue())

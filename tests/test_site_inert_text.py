@@ -29,7 +29,7 @@ SUMMARY = "[home](javascript:alert(7)) <b>x</b> $y$"
 NOTE = "**note** <i>x</i> `code`"
 
 SECTION = f'''\
-from generator.section import Section
+from generator.engine.section import Section
 
 PROMPTS = {PROMPTS!r}
 
@@ -88,7 +88,7 @@ def payload_site(tmp_path_factory):
     shutil.copytree(REPO / "docs" / "javascripts", root / "docs" / "javascripts")
     shutil.copytree(REPO / "docs" / "stylesheets", root / "docs" / "stylesheets")
     project.write("docs/architecture.md", "# Architecture\n")
-    project.write("mkdocs.yml", (REPO / "mkdocs.yml").read_text().replace("  - generator/site_hooks.py", f"  - {REPO / 'generator' / 'site_hooks.py'}"))
+    project.write("mkdocs.yml", (REPO / "mkdocs.yml").read_text().replace("  - generator/site/hooks.py", f"  - {REPO / 'generator' / 'site' / 'hooks.py'}"))
     (root / "node_modules").symlink_to(REPO / "node_modules")
     project.gen("build", "--profile", "smoke", "--backend", "tiny")
     return project

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
-from generator import media
-from generator.sprites import MAX_SHEET_WIDTH, sprite_name, sprite_sheet
+from generator.site import media
+from generator.site.sprites import MAX_SHEET_WIDTH, sprite_name, sprite_sheet
 
 
 def _frames(count: int, height: int, width: int, colour: bool = False) -> list[np.ndarray]:

@@ -22,6 +22,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 from torch import Tensor, nn
 
+from generator.mnist.digit_classifier import DigitClassifier
 from generator.mnist.unet import ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet
 
 FORMAT = "gen-mnist-checkpoint/1"
@@ -185,7 +186,6 @@ def load_training_state(path: Path, device: torch.device | str = "cpu") -> Train
 
 def build_model(kind: str, config: dict[str, Any]) -> nn.Module:
     """The untrained architecture that a checkpoint of this kind ('denoiser', 'time', 'class', 'classifier') holds."""
-    from generator.mnist.classifier import DigitClassifier  # imported here: classifier -> train -> this module
 
     d = config["num_hiddens"]
     builders = {

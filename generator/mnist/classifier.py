@@ -9,34 +9,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from generator.mnist.digit_classifier import DigitClassifier
 from generator.mnist.negatives import NOT_A_DIGIT, not_digits
 from generator.mnist.precision import Precision, fastest_precision
 from generator.mnist.train import TrainConfig, TrainResult, seeded, train_model
 
-NUM_CLASSES = 11  # digits 0-9 and NOT_A_DIGIT
 MAX_SHIFT = 2  # pixels of random translation used as augmentation
 LEGIBLE = 0.9  # a sample reads as a digit when the classifier gives one digit at least this probability
-
-
-class DigitClassifier(nn.Module):
-    """Two conv-BN-ReLU-maxpool stages (28 -> 14 -> 7) and a two-layer head over 10 digits and "not a digit"."""
-
-    def __init__(self, channels: int = 32) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(1, channels, 3, 1, 1),
-            nn.BatchNorm2d(channels),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(channels, 2 * channels, 3, 1, 1),
-            nn.BatchNorm2d(2 * channels),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-        )
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(2 * channels * 7 * 7, 128), nn.ReLU(), nn.Linear(128, NUM_CLASSES))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.features(x))
 
 
 def random_shift(x: Tensor, generator: torch.Generator, max_shift: int = MAX_SHIFT) -> Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
 
 import torch
@@ -47,9 +48,16 @@ def cpu_has_amx() -> bool:
     return bool(is_supported is not None and is_supported() and torch.backends.mkldnn.is_available())
 
 
+FORCED = "GEN_PRECISION"  # "fp32" or "bf16" forces the number format ([tool.gen] precision; the build sets it per result)
+
+
 def fastest_precision(device: str | torch.device | None = None) -> Precision:
-    """The measured fastest (BENCHMARKS.md): bf16 autocast + channels_last on a GPU or an AMX CPU, else fp32 + channels_last."""
+    """The measured fastest (BENCHMARKS.md): bf16 autocast + channels_last on a GPU or an AMX CPU, else fp32 + channels_last;
+    GEN_PRECISION=fp32 or bf16 forces the format."""
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    forced = os.environ.get(FORCED, "auto")
+    if forced in ("fp32", "bf16"):
+        return Precision(dev, torch.bfloat16 if forced == "bf16" else None, channels_last=True)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True  # the shapes repeat every step: let cuDNN pick its fastest kernels once
         return Precision(dev, torch.bfloat16 if torch.cuda.is_bf16_supported() else None, channels_last=True)

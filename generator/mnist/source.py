@@ -66,6 +66,11 @@ def dataset_identity(root: Path) -> str:
     return locate_mnist(root).identity(Path(root) / DIGEST_MEMO)
 
 
+# The input scheme this library registers: a section's `inputs={"mnist": "dataset:mnist"}` is the data locate_mnist finds,
+# fingerprinted by dataset_identity (generator/run/project.py hands it to the engine).
+SCHEMES = {"dataset:mnist": (lambda root: locate_mnist(root).location, dataset_identity)}
+
+
 def mnist_source(location: Path, setting: str = "") -> MnistSource:
     """What is at location: the bundled .npz, a registry copy (a folder with SOURCE.json) or any folder of IDX files."""
     location = Path(location)

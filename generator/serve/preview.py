@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator.config import Project
+from generator.engine.config import Project
 
 DIRTY_WARNING = "A 'dirty' build is being performed"
 
@@ -80,7 +80,7 @@ def _stat(path: Path) -> tuple[int, int]:
 
 
 def _title(path: Path) -> str | None:
-    from generator.site_hooks import page_title  # the very titles the hooks put in the nav
+    from generator.site.hooks import page_title  # the very titles the hooks put in the nav
 
     try:
         return page_title(path)
@@ -96,7 +96,7 @@ def snapshot(project: Project) -> _Snapshot:
             path = Path(folder) / name
             docs[path.relative_to(project.docs_dir).as_posix()] = _stat(path)
     titles = {rel: _title(project.docs_dir / rel) for rel in docs if rel.endswith(".md")}
-    settings = (_stat(project.root / "mkdocs.yml"), _stat(project.root / "generator" / "site_hooks.py"))
+    settings = (_stat(project.root / "mkdocs.yml"), _stat(project.root / "generator" / "site" / "hooks.py"))
     return _Snapshot(settings, docs, titles)
 
 
@@ -126,7 +126,7 @@ class PreviewSite:
         from mkdocs.config import load_config
         from mkdocs.exceptions import MkDocsException
 
-        from generator.publish import SiteError
+        from generator.site.publish import SiteError
 
         now = snapshot(project)
         dirty = dirty_build_will_do(self.last, now)

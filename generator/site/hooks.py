@@ -11,7 +11,7 @@ from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
-from generator.files import OutsideProjectError, inside
+from generator.engine.files import OutsideProjectError, inside
 
 # The parts of MathJax's es5 build the pages can ask for: the TeX→CHTML bundle, its fonts, and the
 # components it loads on demand (TeX extensions, the menu, assistive MathML).

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generator.files import FileSystemError, NotAFolderError, OutsideProjectError, explain, inside, write_atomic
+from generator.engine.files import FileSystemError, NotAFolderError, OutsideProjectError, explain, inside, write_atomic
 
 MANIFEST = "manifest.json"
 

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from http import HTTPStatus
 from pathlib import Path
@@ -30,8 +30,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from generator.config import Project
-from generator.scheduler import WorkerHandle
+from generator.engine.config import Project
+from generator.run.build import Listener
+from generator.run.work import WorkerHandle
 
 EVENTS_PATH = "/__gen/events"
 RELOAD_SCRIPT = (
@@ -254,7 +255,7 @@ class _Stop:
             raise KeyboardInterrupt
 
 
-def serve_forever(project: Project, *, port: int, profile: str | None, backends: Sequence[str], console: Console) -> None:
+def serve_forever(project: Project, *, port: int, profile: str | None, backends: Sequence[str], console: Console, listener: Callable[[], Listener]) -> None:
     """Serve a preview of the site on 127.0.0.1, rebuild on every edit on one warm worker, and reload the open page.
 
     The preview is built into a temporary folder, as `mkdocs serve` does; site/ stays what `gen build` published.
@@ -269,7 +270,7 @@ def serve_forever(project: Project, *, port: int, profile: str | None, backends:
     try:
         preview = preview_folder()
         _serve(replace(project, settings={**project.settings, "site_dir": str(preview)}), port=port, profile=profile, backends=backends,
-               console=console, stop=stop)
+               console=console, stop=stop, listener=listener)
     except KeyboardInterrupt:  # a signal before _serve was under way
         pass
     except ServeError as error:
@@ -308,12 +309,13 @@ def preview_server(site_dir: Path, port: int, builds: Builds, console: Console) 
     return server
 
 
-def _serve(project: Project, *, port: int, profile: str | None, backends: Sequence[str], console: Console, stop: _Stop | None = None) -> None:
+def _serve(project: Project, *, port: int, profile: str | None, backends: Sequence[str], console: Console, stop: _Stop | None = None,
+           listener: Callable[[], Listener] = lambda: lambda event: None) -> None:
     """serve_forever's loop, until a signal (or a KeyboardInterrupt) stops it; the worker, watches and server end with it."""
     from watchdog.events import FileSystemEventHandler
     from watchdog.observers import Observer
 
-    from generator.executors.local import ProcessWorker
+    from generator.run.executors.local import ProcessWorker
 
     stop = stop or _Stop()
     builds = Builds()
@@ -325,7 +327,7 @@ def _serve(project: Project, *, port: int, profile: str | None, backends: Sequen
     worker = ProcessWorker(project.root, project.code_packages)
 
     def rebuild() -> None:
-        rebuild_once(project, profile, backends, worker, console)
+        rebuild_once(project, profile, backends, worker, console, listener())
         builds.finished()
         stop.check()
 
@@ -385,13 +387,14 @@ def _serve(project: Project, *, port: int, profile: str | None, backends: Sequen
         worker.close()
 
 
-def rebuild_once(project: Project, profile: str | None, backends: Sequence[str], worker: WorkerHandle, console: Console) -> int:
+def rebuild_once(project: Project, profile: str | None, backends: Sequence[str], worker: WorkerHandle, console: Console, listener: Listener) -> int:
     """One build of serve: the sections as they are now, on the warm worker, the site built in this process."""
-    from generator.build import load_sections
-    from generator.config import ConfigError
-    from generator.plan import UsageError, choose
-    from generator.runner import run_build
-    from generator.section import DiscoveryError
+    from generator.engine.config import ConfigError
+    from generator.engine.discovery import load_sections
+    from generator.engine.plan import UsageError, choose
+    from generator.engine.section import DiscoveryError
+    from generator.run.build import BuildOptions, run_build
+    from generator.serve.preview import PREVIEW
 
     started = time.perf_counter()
     try:
@@ -400,5 +403,4 @@ def rebuild_once(project: Project, profile: str | None, backends: Sequence[str],
     except (ConfigError, DiscoveryError, UsageError) as error:  # the user is mid-edit: say so and wait for the next one
         console.print(f"[red]✗ {escape(str(error))}[/]")
         return 2
-    return run_build(project, modules, choice, sections=[], force=False, dry_run=False, site=True, console=console, started=started,
-                     workers=[worker], site_in_process=True)
+    return run_build(project, modules, choice, BuildOptions(workers=[worker], mkdocs=PREVIEW.build, started=started), listener)

@@ -18,8 +18,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from generator.context import Reporter
-from generator.work import Computed, WorkFailed, WorkUnit
+from generator.run.work import Computed, Reporter, WorkFailed, WorkUnit
 
 
 def gpu_assignments(jobs: int) -> list[dict[str, str]]:
@@ -64,7 +63,7 @@ def _serve(conn: Connection, root: str, packages: tuple[str, ...], env: dict[str
     """The worker process: compute each unit it receives until told to stop (None) or its engine changed."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the driver's to handle: it aborts staging and stops us
     os.environ.update(env)
-    from generator.worker import Worker
+    from generator.run.worker import Worker
 
     worker = Worker(Path(root), packages, threads)
     while True:

@@ -1,4 +1,4 @@
-"""Around a computation: discover the sections, turn a planned result into a work unit, commit what a worker computed."""
+"""Around a computation: a planned result as a work unit, and the commit of what a worker computed."""
 
 from __future__ import annotations
 
@@ -8,30 +8,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from generator.config import Project
-from generator.context import input_problem
-from generator.diffusion.backends import BACKENDS
-from generator.files import sha256_path, write_atomic
-from generator.plan import Item
-from generator.section import DiscoveryError, SectionModule, discover
-from generator.store import ResultKey, ResultStore
-from generator.work import Computed, WorkUnit
+from generator.engine.config import Project
+from generator.engine.files import sha256_path, write_atomic
+from generator.engine.plan import Item
+from generator.engine.store import ResultKey, ResultStore
+from generator.run.work import Computed, WorkUnit
 
 
-def load_sections(project: Project) -> list[SectionModule]:
-    """Discover the project's sections, with the project root importable (sections may import its modules)."""
-    import sys
-
-    if str(project.root) not in sys.path:
-        sys.path.insert(0, str(project.root))
-    modules = discover(project.sections_dir, project.templates_dir, list(BACKENDS))
-    for module in modules:
-        for name, value in module.spec.inputs.items():
-            for path in value.values() if isinstance(value, dict) else [value]:
-                problem = input_problem(path, project.root)
-                if problem:
-                    raise DiscoveryError(f"{project.sections_dir.name}/{module.path.name}: inputs.{name}: {problem}")
-    return modules
+def _result_summary(manifest: dict | None) -> dict:
+    """What a section may read of an upstream result besides its artifacts: its params and metrics."""
+    manifest = manifest or {}
+    return {"params": manifest.get("inputs", {}).get("spec", {}).get("params", {}), "metrics": manifest.get("metrics", {})}
 
 
 def git_commit(root: Path) -> str:
@@ -48,7 +35,7 @@ def git_commit(root: Path) -> str:
 
 def unit_for(project: Project, item: Item) -> WorkUnit:
     """The work unit of a planned result: paths as strings, the spec as the data the fingerprint holds."""
-    store = ResultStore(project.cache_dir, project.artifacts_dir, project.root)
+    store = project.store()
     key = item.key
     upstream = {k.section: str(store.artifact_folder(k)) for k in item.upstream}
     config, backend_upstream = None, {}
@@ -56,7 +43,7 @@ def unit_for(project: Project, item: Item) -> WorkUnit:
         config = project.backend_config(key.backend)
         config.setdefault("embeddings_cache_dir", str(project.artifacts_dir / ".embeddings"))
         # The backend's own upstream (the mnist UNet) at this profile, also for sections that only use its schedule.
-        backend_upstream = {s: str(store.artifact_folder(ResultKey(s, None, key.profile))) for s in BACKENDS[key.backend].upstream}
+        backend_upstream = {s: str(store.artifact_folder(ResultKey(s, None, key.profile))) for s in project.backends[key.backend].upstream}
     return WorkUnit(
         key=key,
         title=item.module.spec.title,
@@ -69,6 +56,8 @@ def unit_for(project: Project, item: Item) -> WorkUnit:
         upstream_artifacts=upstream,
         backend_upstream=backend_upstream,
         work_dir=str(store.work_folder(key, item.fingerprint)),
+        upstream_results={k.section: _result_summary(store.manifest(k)) for k in item.upstream},
+        precision=project.precision,
     )
 
 
@@ -96,6 +85,7 @@ def manifest(project: Project, unit: WorkUnit, computed: Computed, out_dir: Path
             "libraries": computed.libraries,
             "git_commit": git_commit(project.root),
             "seeds": list(unit.inputs["spec"]["seeds"]),
+            **({"precision": computed.notes["precision"]} if "precision" in computed.notes else {}),
         },
     }
 

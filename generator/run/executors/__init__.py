@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from generator.config import Project
-from generator.scheduler import WorkerHandle
+from generator.engine.config import Project
+from generator.run.work import WorkerHandle
 
 EXECUTORS = ("local", "ray")
 
@@ -25,7 +25,7 @@ def open_workers(project: Project, jobs: int, executor: str, address: str | None
         yield given
         return
     if executor == "ray":
-        from generator.executors.ray import RayWorkers
+        from generator.run.executors.ray import RayWorkers
 
         pool = RayWorkers(project, jobs, address)
         try:
@@ -33,10 +33,10 @@ def open_workers(project: Project, jobs: int, executor: str, address: str | None
         finally:
             pool.close()
         return
-    from generator.executors.local import ProcessWorker, gpu_assignments
+    from generator.run.executors.local import ProcessWorker, gpu_assignments
 
     if jobs == 1 and project.section_timeout is None:
-        from generator.worker import Worker
+        from generator.run.worker import Worker
 
         yield [Worker(project.root, project.code_packages, project.threads)]
         return

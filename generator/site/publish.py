@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import hashlib
 import os
 import subprocess
@@ -10,13 +12,12 @@ from pathlib import Path
 
 from markupsafe import Markup
 
-from generator.config import Project
-from generator.diffusion.backends import BACKENDS
-from generator.files import OutsideProjectError, explain, inside, write_if_changed
-from generator.plan import Plan
-from generator.render import Renderer, Result, make_result, page_path
-from generator.section import SectionModule
-from generator.store import ResultKey, ResultStore
+from generator.engine.config import Project
+from generator.engine.files import OutsideProjectError, explain, inside, write_if_changed
+from generator.engine.plan import Plan
+from generator.site.render import Renderer, Result, make_result, page_path
+from generator.engine.section import SectionModule
+from generator.engine.store import ResultKey, ResultStore
 
 SITE_STAMP = ".gen-stamp"
 
@@ -24,12 +25,12 @@ SITE_STAMP = ".gen-stamp"
 def page_results(project: Project, module: SectionModule, the_plan: Plan, backends: list[str]) -> list[Result]:
     """One Result per backend the page shows: the most thorough fresh result (else the newest), or how to make it;
     with the record of the build profile's last failure, if its last build failed."""
-    store = ResultStore(project.cache_dir, project.artifacts_dir, project.root)
+    store = project.store()
     spec = module.spec
     if spec.part == "B":
         shown = [None]
     else:
-        shown = [b for b in (spec.backends if spec.backends is not None else BACKENDS) if BACKENDS[b].default or b in backends]
+        shown = [b for b in (spec.backends if spec.backends is not None else project.backends) if project.backends[b].default or b in backends]
     results = []
     for backend in shown:
         item = the_plan.shown(spec.id, backend)
@@ -37,7 +38,7 @@ def page_results(project: Project, module: SectionModule, the_plan: Plan, backen
         url = f"../figures/{ResultKey(spec.id, backend, manifest['profile'])}" if manifest else ""
         hint = f"gen build --section {spec.id}" + (f" --backend {backend}" if backend else "")
         failure = store.failure(ResultKey(spec.id, backend, the_plan.profile))
-        result = make_result(backend, BACKENDS[backend].label if backend else "", manifest, url, hint)
+        result = make_result(backend, project.backends[backend].label if backend else "", manifest, url, hint)
         result.stale = list(item.reasons) if item and manifest else []
         result.failure = failure
         results.append(result)
@@ -125,7 +126,7 @@ def site_inputs_digest(project: Project) -> str:
     """What the site is built from: docs/, the cached figures, mkdocs.yml and the site hooks (by size and mtime)."""
     digest = hashlib.sha256()
     roots = [project.docs_dir, project.cache_dir]
-    files = [project.root / "mkdocs.yml", project.root / "generator" / "site_hooks.py"]
+    files = [project.root / "mkdocs.yml", project.root / "generator" / "site" / "hooks.py"]
     for root in roots:
         for folder, dirnames, filenames in os.walk(root):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not d.endswith((".new", ".old")))
@@ -143,14 +144,14 @@ class SiteError(RuntimeError):
     """`mkdocs build` failed; the message carries its last lines."""
 
 
-def build_site(project: Project, force: bool = False, in_process: bool = False) -> bool:
+def build_site(project: Project, force: bool = False, mkdocs: Callable[[Project], None] | None = None) -> bool:
     """Run `mkdocs build --strict` into site/ unless nothing it reads changed; True when it ran.
 
-    One build publishes at a time (a lock in artifacts/.locks/): mkdocs clears site/ before it writes it. `in_process`
-    (gen serve) runs MkDocs in this process, which keeps it imported from one rebuild to the next, and rebuilds only
-    the edited page when that is all that changed (generator/preview.py).
+    One build publishes at a time (a lock in artifacts/.locks/): mkdocs clears site/ before it writes it. `mkdocs`
+    replaces the MkDocs subprocess: gen serve hands in its in-process builder, which keeps MkDocs imported from one
+    rebuild to the next and rebuilds only the edited page when that is all that changed (generator/serve/preview.py).
     """
-    if not in_process:  # MkDocs empties the folder it builds into (gen serve's is a private one, outside the project)
+    if mkdocs is None:  # MkDocs empties the folder it builds into (gen serve's is a private one, outside the project)
         try:
             inside(project.root / project.settings.get("site_dir", "site"), project.root)
         except OutsideProjectError as error:
@@ -166,10 +167,8 @@ def build_site(project: Project, force: bool = False, in_process: bool = False) 
             digest = site_inputs_digest(project)  # another build may have published these very inputs meanwhile
             if not force and _published(project, digest):
                 return False
-            if in_process:
-                from generator.preview import PREVIEW
-
-                PREVIEW.build(project)
+            if mkdocs is not None:
+                mkdocs(project)
             else:
                 command = [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", str(project.site_dir)]
                 result = subprocess.run(command, cwd=project.root, capture_output=True, text=True)

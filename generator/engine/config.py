@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomllib
+
+if TYPE_CHECKING:
+    from generator.engine.store import ResultStore
 
 
 class ConfigError(ValueError):
@@ -20,6 +24,19 @@ class Project:
 
     root: Path
     settings: dict[str, Any] = field(default_factory=dict)
+    # The backends the sections may run on (name → facts: label, default, upstream, availability, identity), handed in
+    # by whoever opens the project (generator/run/project.py): the engine knows no backend itself.
+    backends: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    # Whether a CUDA GPU is here (the default profile is full on one), asked only when a build has no profile.
+    has_gpu: Callable[[], bool] = field(default=lambda: False, compare=False)
+    # Inputs that are not one file (`dataset:mnist`), registered by the domain libraries (generator/engine/inputs.py).
+    input_schemes: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    def store(self) -> ResultStore:
+        """The result store of this project's cache/ and artifacts/."""
+        from generator.engine.store import ResultStore
+
+        return ResultStore(self.cache_dir, self.artifacts_dir, self.root)
 
     def path(self, key: str, default: str) -> Path:
         return (self.root / self.settings.get(key, default)).resolve()
@@ -53,6 +70,11 @@ class Project:
         return self.path("logs_dir", "logs")
 
     @property
+    def precision(self) -> str:
+        """[tool.gen] precision of the MNIST models: "auto" (bf16 where it is the faster, fp32 elsewhere), "fp32" or "bf16"."""
+        return str(self.settings.get("precision", "auto"))
+
+    @property
     def code_packages(self) -> tuple[str, ...]:
         """Top-level packages of the project whose modules are fingerprinted as code."""
         return tuple(self.settings.get("code_packages", ("generator", "sections")))
@@ -82,6 +104,7 @@ class Project:
             return os.cpu_count() or 1
 
 
+PRECISIONS = ("auto", "fp32", "bf16")
 FOLDERS = {"sections_dir": "sections", "templates_dir": "templates", "docs_dir": "docs", "cache_dir": "cache", "artifacts_dir": "artifacts",
            "site_dir": "site", "logs_dir": "logs"}
 
@@ -89,7 +112,7 @@ FOLDERS = {"sections_dir": "sections", "templates_dir": "templates", "docs_dir":
 def _check(settings: dict[str, Any], pyproject: Path) -> None:
     """The [tool.gen] values the engine reads as numbers or folders, checked once, so a typo is one sentence and not a
     traceback, and no folder gen writes, publishes or deletes lies outside the project."""
-    from generator.files import OutsideProjectError, inside
+    from generator.engine.files import OutsideProjectError, inside
 
     for key, default in FOLDERS.items():
         value = settings.get(key, default)
@@ -99,6 +122,8 @@ def _check(settings: dict[str, Any], pyproject: Path) -> None:
             inside(pyproject.parent / value, pyproject.parent)
         except OutsideProjectError as error:
             raise ConfigError(f"{pyproject}: [tool.gen] {key}: {error}") from None
+    if settings.get("precision", "auto") not in PRECISIONS:
+        raise ConfigError(f"{pyproject}: [tool.gen] precision must be one of {', '.join(map(repr, PRECISIONS))}, not {settings['precision']!r}")
     timeout = settings.get("section_timeout")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
         raise ConfigError(f"{pyproject}: [tool.gen] section_timeout must be a number of seconds above 0 (leave it out for no limit), not {timeout!r}")
@@ -107,8 +132,9 @@ def _check(settings: dict[str, Any], pyproject: Path) -> None:
         raise ConfigError(f"{pyproject}: [tool.gen] threads must be a whole number of at least 1, not {threads!r}")
 
 
-def find_project(start: Path | None = None) -> Project:
-    """The nearest folder at or above `start` whose pyproject.toml has a [tool.gen] table."""
+def find_project(start: Path | None = None, backends: Mapping[str, Any] | None = None, has_gpu: Callable[[], bool] | None = None,
+                 input_schemes: Mapping[str, Any] | None = None) -> Project:
+    """The nearest folder at or above `start` whose pyproject.toml has a [tool.gen] table, with the backends it may use."""
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         pyproject = folder / "pyproject.toml"
@@ -120,5 +146,5 @@ def find_project(start: Path | None = None) -> Project:
             settings = data.get("tool", {}).get("gen")
             if settings is not None:
                 _check(settings, pyproject)
-                return Project(folder, settings)
+                return Project(folder, settings, dict(backends or {}), has_gpu or (lambda: False), dict(input_schemes or {}))
     raise ConfigError(f"no pyproject.toml with a [tool.gen] table at or above {here}; run gen inside a gen project")

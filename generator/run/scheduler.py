@@ -21,16 +21,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from graphlib import TopologicalSorter
 from pathlib import Path
-from typing import Protocol
 
-from generator.build import commit, drop_unrecorded, unit_for
-from generator.config import Project
-from generator.context import Reporter
-from generator.files import FileSystemError, StatCache
-from generator.plan import Item, still_needed
-from generator.store import ResultKey, ResultStore
-from generator.work import Computed, WorkFailed, WorkUnit
+from generator.engine.config import Project
+from generator.engine.files import FileSystemError, StatCache
+from generator.engine.plan import Item, still_needed
+from generator.engine.store import ResultKey
+from generator.run.units import commit, drop_unrecorded, unit_for
+from generator.run.work import Computed, Reporter, WorkerHandle, WorkFailed, WorkUnit
 
+# How long an interrupted build waits for its running units to stop (a long call into C finishes first in-process).
+STOP_GRACE_S = 10.0
 
 @dataclass(frozen=True)
 class Event:
@@ -52,17 +52,6 @@ class Event:
     @property
     def label(self) -> str:
         return self.key.label
-
-
-class WorkerHandle(Protocol):
-    """A warm worker as the scheduler sees it (in this process, in a worker process, or a Ray actor). It may also have
-    `cancel() -> bool`: stop the unit it computes, so that `compute` raises (True), or say it is idle (False)."""
-
-    def compute(self, unit: WorkUnit, out_dir: Path, artifact_dir: Path, reporter: Reporter) -> Computed: ...
-
-
-# How long an interrupted build waits for its running units to stop (a long call into C finishes first in-process).
-STOP_GRACE_S = 10.0
 
 
 class Interrupted(Exception):
@@ -95,7 +84,7 @@ class Scheduler:
 
     def __init__(self, project: Project, workers: Sequence[WorkerHandle], listener: Callable[[Event], None], hashes: StatCache, log_path: Callable[[], Path]):
         self.project = project
-        self.store = ResultStore(project.cache_dir, project.artifacts_dir, project.root)
+        self.store = project.store()
         self.workers = list(workers)
         self.listener = listener
         self.hashes = hashes

@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from generator.files import StatCache, save_memo
-from generator.store import ResultKey, jsonable
+from generator.engine.files import StatCache, save_memo
+from generator.engine.store import ResultKey, jsonable
 
 
 def canonical_json(value: Any) -> str:

@@ -16,10 +16,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from generator.config import Project
-from generator.context import Reporter
-from generator.executors import ExecutorError
-from generator.work import Computed, WorkFailed, WorkUnit
+from generator.engine.config import Project
+from generator.run.executors import ExecutorError
+from generator.run.work import Computed, Reporter, WorkFailed, WorkUnit
 
 # What a cluster's nodes need of the project is its code, templates and data; never its results or environments.
 UPLOAD_EXCLUDES = ["cache/", "artifacts/", "site/", "logs/", ".venv/", "node_modules/", ".git/", "docs/part-a/", "docs/part-b/"]
@@ -29,7 +28,7 @@ class _Actor:
     """The Ray actor: a warm worker on a cluster node."""
 
     def __init__(self, root: str, packages: tuple[str, ...], threads: int):
-        from generator.worker import Worker
+        from generator.run.worker import Worker
 
         # On another node the project is Ray's copy of it (the runtime env's working_dir, the actor's cwd).
         self.driver_root = Path(root)

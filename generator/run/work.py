@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
-from generator.store import ResultKey
+from generator.engine.store import ResultKey
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,10 @@ class WorkUnit:
     upstream_artifacts: dict[str, str]  # section id → its artifact folder, for the sections it lists in `upstream`
     backend_upstream: dict[str, str]  # the same for the sections its backend reads (the mnist backend: 2.3 and 2.0)
     work_dir: str  # resumable scratch (training checkpoints), keyed by fingerprint
+    # section id → {"params", "metrics"} of each upstream result, as its manifest holds them when this unit starts
+    upstream_results: dict[str, dict] = field(default_factory=dict)
+    # [tool.gen] precision of Part B ("auto", "fp32" or "bf16"): how the MNIST models compute
+    precision: str = "auto"
 
 
 @dataclass
@@ -48,3 +53,23 @@ class WorkFailed(Exception):
         super().__init__(error)
         self.error = error
         self.traceback_text = traceback_text
+
+
+class Reporter:
+    """Progress sink; the build gives a rich one, tests a silent one."""
+
+    def step(self, description: str, total: int | None) -> None:
+        """A new step of the section begins, with `total` units of work (None: unknown)."""
+
+    def advance(self, amount: int = 1) -> None:
+        """`amount` units of the current step are done."""
+
+    def log(self, message: str) -> None:
+        """A line for the user, shown above the progress bars."""
+
+
+class WorkerHandle(Protocol):
+    """A warm worker as the scheduler sees it (in this process, in a worker process, or a Ray actor). It may also have
+    `cancel() -> bool`: stop the unit it computes, so that `compute` raises (True), or say it is idle (False)."""
+
+    def compute(self, unit: WorkUnit, out_dir: Path, artifact_dir: Path, reporter: Reporter) -> Computed: ...

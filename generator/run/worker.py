@@ -25,9 +25,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from generator.cache import canonical_json
-from generator.context import Context, Reporter
-from generator.work import Computed, WorkFailed, WorkUnit
+from generator.engine.fingerprints import canonical_json
+from generator.run.context import Context
+from generator.run.work import Computed, Reporter, WorkFailed, WorkUnit
 
 LIBRARIES = ("torch", "diffusers", "transformers", "numpy")
 
@@ -97,6 +97,7 @@ class Worker:
         self.refresh()
         if self.threads:
             use_threads(self.threads)
+        os.environ["GEN_PRECISION"] = unit.precision  # how the MNIST models compute ([tool.gen] precision; mnist/precision.py)
         started = time.perf_counter()
         scratch = Path(tempfile.mkdtemp(prefix="gen-compute-"))
         try:
@@ -167,6 +168,7 @@ class Worker:
             artifact_dir=artifact_dir,
             work_dir=Path(unit.work_dir),
             upstream_artifacts={s: Path(p) for s, p in unit.upstream_artifacts.items()},
+            upstream_results=unit.upstream_results,
             reporter=reporter,
         )
 
@@ -232,7 +234,7 @@ _TORCH_THREADS = _ThreadsOnImport()
 
 def _project_threads(root: Path) -> int | None:
     """The project's thread count, for a worker started without one (gen serve's); None leaves torch's default."""
-    from generator.config import ConfigError, find_project
+    from generator.engine.config import ConfigError, find_project
 
     try:
         return find_project(root).threads

@@ -4,26 +4,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from generator.files import StatCache
-from generator.section import Section
+from generator.engine.inputs import resolve_input
+from generator.engine.section import Section
+from generator.run.project import INPUT_SCHEMES
+from generator.run.work import Reporter
 
 T = TypeVar("T")
-
-
-class Reporter:
-    """Progress sink; the build gives a rich one, tests a silent one."""
-
-    def step(self, description: str, total: int | None) -> None:
-        """A new step of the section begins, with `total` units of work (None: unknown)."""
-
-    def advance(self, amount: int = 1) -> None:
-        """`amount` units of the current step are done."""
-
-    def log(self, message: str) -> None:
-        """A line for the user, shown above the progress bars."""
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -39,51 +29,13 @@ def _strings(value: Any) -> Iterator[str]:
                 yield from _strings(value[key])
 
 
-def resolve_input(value: str, root: Path) -> Path:
-    """A spec input path: `builtin:grace_hopper` (matplotlib's sample photo), `dataset:mnist` (the folder or file
-    that Part B's MNIST comes from, see generator/mnist/source.py) or a path under the project."""
-    if value == "dataset:mnist":
-        from generator.mnist.source import locate_mnist
+@dataclass(frozen=True)
+class UpstreamResult:
+    """An upstream result as another section reads it: its section id, params and metrics."""
 
-        return locate_mnist(root).location
-    if value.startswith("builtin:"):
-        import importlib.util
-
-        name = value.split(":", 1)[1]
-        builtins = {"grace_hopper": "grace_hopper.jpg"}
-        if name not in builtins:
-            raise FileNotFoundError(f"unknown builtin input {value!r}; known: {', '.join('builtin:' + b for b in builtins)}")
-        package = importlib.util.find_spec("matplotlib")
-        if package is None:
-            raise FileNotFoundError(f"{value!r} ships with matplotlib, which is not installed")
-        return Path(package.submodule_search_locations[0]) / "mpl-data" / "sample_data" / builtins[name]
-    from generator.files import inside
-
-    path = Path(value)
-    # an absolute input stays allowed (read only); a relative one must not lead out of the project through a link or ..
-    return path if path.is_absolute() else inside(root / path, root)
-
-
-def input_hash(value: str, root: Path, hashes: StatCache) -> str:
-    """The SHA-256 of a spec input's bytes, for the fingerprint ("missing" when it cannot be read)."""
-    try:
-        if value == "dataset:mnist":  # four IDX files (or the bundled subset), hashed once and then trusted by size and mtime
-            from generator.mnist.source import dataset_identity
-
-            return dataset_identity(root)
-        path = resolve_input(value, root)
-        return hashes.sha256(path, path.stat())
-    except (OSError, ValueError):
-        return "missing"
-
-
-def input_problem(value: str, root: Path) -> str | None:
-    """Why a spec input cannot be read, in a few words (None when it can); checked when sections are discovered."""
-    try:
-        path = resolve_input(value, root)
-    except (OSError, ValueError) as error:
-        return str(error)
-    return None if path.exists() else f"{value!r} does not exist" + ("" if Path(value).is_absolute() else " (paths are relative to the project folder)")
+    section: str
+    params: dict[str, Any]
+    metrics: dict[str, Any]
 
 
 class Context:
@@ -102,6 +54,7 @@ class Context:
         artifact_dir: Path,
         work_dir: Path,
         upstream_artifacts: Mapping[str, Path],
+        upstream_results: Mapping[str, Mapping[str, Any]] | None = None,
         reporter: Reporter,
     ):
         self.section = section
@@ -115,6 +68,7 @@ class Context:
         self._artifacts = artifact_dir
         self.work_dir = work_dir
         self._upstream = dict(upstream_artifacts)
+        self._upstream_results = dict(upstream_results or {})
         self._reporter = reporter
         self._backend_loader = backend_loader
         self._backend: Any = None
@@ -146,7 +100,7 @@ class Context:
 
     def input_path(self, name: str) -> Path:
         """The file behind the spec's `inputs[name]`."""
-        return resolve_input(self.section.inputs_for(self.backend_name)[name], self._root)
+        return resolve_input(self.section.inputs_for(self.backend_name)[name], self._root, INPUT_SCHEMES)
 
     def generator(self, seed: int) -> Any:
         """A CPU torch.Generator seeded with `seed`: the same seed gives the same numbers everywhere."""
@@ -170,6 +124,13 @@ class Context:
         return path
 
     # ------------------------------------------------------------ progress
+
+    def upstream_result(self, section_id: str) -> UpstreamResult:
+        """The params and metrics of a result this section reads (listed in its `upstream`), as its manifest holds them."""
+        if section_id not in self._upstream_results:
+            raise KeyError(f"section {self.section.id} reads {section_id!r}, which is not in its upstream; add it to `upstream`")
+        found = self._upstream_results[section_id]
+        return UpstreamResult(section_id, dict(found.get("params", {})), dict(found.get("metrics", {})))
 
     def track(self, items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
         """Iterate `items`, showing them as one step of this section's progress bar."""
@@ -206,7 +167,7 @@ class Context:
 
     def figure(self, name: str, image: Any, caption: str = "", value_range: tuple[float, float] = (-1.0, 1.0), **meta: Any) -> None:
         """One image (CHW tensor or array in `value_range`) with a caption; `meta` (seed, t, …) goes to the page."""
-        from generator import media
+        from generator.site import media
 
         pixels = media.to_uint8(image, value_range)
         path = self._file(name, ".png")
@@ -215,7 +176,7 @@ class Context:
 
     def grid(self, name: str, images: Sequence[Any], ncols: int, caption: str = "", value_range: tuple[float, float] = (-1.0, 1.0), **meta: Any) -> None:
         """Many images tiled into one PNG, row-major, `ncols` per row."""
-        from generator import media
+        from generator.site import media
 
         pixels = media.grid(list(images), ncols, value_range)
         path = self._file(name, ".png")
@@ -225,7 +186,7 @@ class Context:
     def gif(self, name: str, frames: Sequence[Any], caption: str = "", value_range: tuple[float, float] = (-1.0, 1.0), duration_ms: int = 80,
             scale: int = 1, ncols: int | None = None, **meta: Any) -> None:
         """An animation (e.g. a denoising trajectory) as a looping GIF; with `ncols`, each frame is a batch tiled into a grid."""
-        from generator import media
+        from generator.site import media
 
         if ncols is not None:
             frames = [media.grid(list(frame), ncols, value_range) for frame in frames]
@@ -235,19 +196,19 @@ class Context:
 
     def svg(self, name: str, data: bytes, caption: str = "", **meta: Any) -> None:
         """A drawing made as SVG bytes (e.g. a model diagram), shown as a figure."""
-        from generator import media
+        from generator.site import media
 
         path = self._file(name, ".svg")
         media.write(path, data)
         self._record("diagram", name, path, caption, meta)
 
     def plot(self, name: str, series: Mapping[str, Sequence[float]], caption: str = "", *, xlabel: str = "step", ylabel: str = "loss", logy: bool = True,
-             smooth: int = 0, bars: bool = False, **meta: Any) -> None:
-        """A line plot (a loss curve) of one or more named series, or a bar chart of one."""
-        from generator import media
+             smooth: int = 0, bars: bool = False, x: Sequence[float] | None = None, logx: bool = False, **meta: Any) -> None:
+        """A line plot (a loss curve, or series against x) of one or more named series, or a bar chart of one."""
+        from generator.site import media
 
         path = self._file(name, ".png")
-        media.write(path, media.plot_png(dict(series), xlabel=xlabel, ylabel=ylabel, logy=logy, smooth=smooth, bars=bars))
+        media.write(path, media.plot_png(dict(series), xlabel=xlabel, ylabel=ylabel, logy=logy, smooth=smooth, bars=bars, x=x, logx=logx))
         self._record("plot", name, path, caption, meta)
 
     def metric(self, name: str, value: float) -> None:

@@ -10,8 +10,8 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from generator.files import inside, write_if_changed
-from generator.section import Section
+from generator.engine.files import inside, write_if_changed
+from generator.engine.section import Section
 
 # Characters that Markdown, its extensions (math, attribute lists, tables), HTML or Jinja could act on: everything
 # but letters, digits, spaces and the punctuation below. They are written as HTML character references, which

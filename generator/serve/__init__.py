@@ -1,0 +1,1 @@
+"""The authoring loop: the watcher, the HTTP preview, live reload."""

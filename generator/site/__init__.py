@@ -1,0 +1,1 @@
+"""The site: pages rendered from templates, MkDocs publishing, media, the MkDocs hooks."""
