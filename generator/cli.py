@@ -61,7 +61,7 @@ def build(
     backend: list[str] | None = BackendOpt,
     no_site: bool = typer.Option(False, "--no-site", help="Render the pages but skip MkDocs."),
     no_compute: bool = typer.Option(False, "--no-compute", help="Compute nothing: render the pages from what is cached and publish the site (imports no torch)."),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Compute independent results in parallel on N warm workers (each its own GPU where there are several)."),
+    jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, help="Compute independent results in parallel on N warm workers (each its own GPU where there are several). Default: [tool.gen] jobs, else 1."),
     executor: str = typer.Option("local", "--executor", help="local (this machine) or ray (a Ray cluster; pip install -e '.[ray]')."),
     address: str | None = typer.Option(None, "--address", help="With --executor ray: the cluster's address (default: RAY_ADDRESS, else a local Ray)."),
 ) -> None:
@@ -85,7 +85,7 @@ def build(
     except UsageError as error:
         _fail(str(error))
     try:
-        options = BuildOptions(tuple(section or ()), force, dry_run, site=not no_site, compute=not no_compute, jobs=jobs, executor=executor,
+        options = BuildOptions(tuple(section or ()), force, dry_run, site=not no_site, compute=not no_compute, jobs=jobs or project.jobs, executor=executor,
                                address=address, started=STARTED)
         code = run_build(project, modules, choice, options, ConsoleListener(console))
     except ExecutorError as error:

@@ -28,7 +28,7 @@ def sdedit_sweep(ctx):
             t = timesteps[i_start]
             reads = {}
             if judge and "original" in entry:
-                from generator.diffusion.backends.mnist import digit_of
+                from generator.mnist.backend import digit_of
 
                 probabilities = backend.classify(edited)[0]
                 reads = {"prompt_read": float(probabilities[digit_of(prompt)]), "original_read": float(probabilities[digit_of(entry["original"])])}

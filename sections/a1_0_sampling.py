@@ -1,6 +1,6 @@
 """1.0 Sampling from the model: IF's own pipeline, stage I (64 px) and stage II (256 px), at two step counts."""
 
-from generator.section import BASE_SEED, Section
+from generator.engine.section import BASE_SEED, Section
 
 PROMPTS = ["an oil painting of a snowy mountain village", "a man wearing a hat", "a rocket ship"]
 DIGITS = ["a handwritten 3", "seven", "the digit 5"]

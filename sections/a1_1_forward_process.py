@@ -1,6 +1,6 @@
 """1.1 Forward process: the test image noised to t = 250, 500 and 750."""
 
-from generator.section import BASE_SEED, Section, backend_inputs
+from generator.engine.section import BASE_SEED, Section, backend_inputs
 
 PHOTO_FILES = {"test_image": "builtin:grace_hopper"}
 DIGIT_FILES = {"test_image": "inputs/digits/seven.png"}

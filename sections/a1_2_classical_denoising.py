@@ -1,6 +1,6 @@
 """1.2 Classical denoising: the best Gaussian blur of each noisy image, chosen by PSNR."""
 
-from generator.section import BASE_SEED, Section, backend_inputs
+from generator.engine.section import BASE_SEED, Section, backend_inputs
 
 PHOTO_FILES = {"test_image": "builtin:grace_hopper"}
 DIGIT_FILES = {"test_image": "inputs/digits/seven.png"}

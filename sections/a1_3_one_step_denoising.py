@@ -1,6 +1,6 @@
 """1.3 One-step denoising: the UNet's noise estimate, removed in one step, at t = 250, 500 and 750."""
 
-from generator.section import BASE_SEED, Section, backend_inputs
+from generator.engine.section import BASE_SEED, Section, backend_inputs
 
 # the test photo for IF; a hand-drawn 7 for the MNIST UNet; both with a neutral prompt, which names no content:
 # "a high quality photo" for IF, the empty prompt (the unconditional model) for the MNIST UNet

@@ -1,6 +1,6 @@
 """1.4 Iterative denoising: the test image noised to t = 690 and denoised by strided DDPM steps."""
 
-from generator.section import BASE_SEED, Section, backend_inputs
+from generator.engine.section import BASE_SEED, Section, backend_inputs
 
 # the test photo for IF; a hand-drawn 7 and its class for the MNIST UNet
 PHOTO = [{"image": "test_image", "prompt": "a high quality photo"}]

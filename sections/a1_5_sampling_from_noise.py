@@ -1,6 +1,6 @@
 """1.5 Sampling from noise: the strided denoising loop started from pure noise (i_start = 0)."""
 
-from generator.section import BASE_SEED, Section
+from generator.engine.section import BASE_SEED, Section
 
 SECTION = Section(
     id="1.5",

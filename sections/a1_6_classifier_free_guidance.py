@@ -1,6 +1,6 @@
 """1.6 Classifier-free guidance: the samples of 1.5 with ε = ε_u + γ (ε_c − ε_u), γ = 7, ε_u for the prompt ""."""
 
-from generator.section import BASE_SEED, Section
+from generator.engine.section import BASE_SEED, Section
 
 SECTION = Section(
     id="1.6",

@@ -1,6 +1,6 @@
 """1.7.1 Hand-drawn and web images: the SDEdit sweep of 1.7 on a web image and two hand drawings."""
 
-from generator.section import BASE_SEED, Section, backend_inputs
+from generator.engine.section import BASE_SEED, Section, backend_inputs
 
 # an input image and the prompt that guides its edit; for the MNIST UNet a typeset digit is the "web image"
 PHOTOS = [{"image": name, "prompt": "a high quality photo"} for name in ("web_image", "house_drawing", "sailboat_drawing")]

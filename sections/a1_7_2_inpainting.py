@@ -1,6 +1,6 @@
 """1.7.2 Inpainting: new content inside a mask, the rest kept by projecting the known pixels after every step."""
 
-from generator.section import BASE_SEED, Section, backend_inputs
+from generator.engine.section import BASE_SEED, Section, backend_inputs
 
 # an input image, the box to repaint as slices [row0:row1, col0:col1] of the backend's image (m = 1 there), a prompt
 PHOTOS = [
@@ -43,7 +43,7 @@ def compute(ctx):
     from generator.diffusion.estimators import cfg
     from generator.diffusion.sampling import inpaint
     from generator.diffusion.schedule import strided_timesteps
-    from generator.seed_search import pick_seed
+    from generator.mnist.search import pick_seed
 
     backend, value_range, p = ctx.backend, ctx.backend.value_range, ctx.params
     timesteps = strided_timesteps(990, p["stride"])
@@ -90,9 +90,9 @@ def _search_digits(ctx, estimate, timesteps, image, mask, image_name, prompt):
     """The MNIST UNet: batches of candidates judged by the 2.0 classifier; the best few are kept."""
     import torch
 
-    from generator.diffusion.backends.mnist import digit_of
     from generator.diffusion.sampling import inpaint
-    from generator.seed_search import search_batches
+    from generator.mnist.backend import digit_of
+    from generator.mnist.search import search_batches
 
     backend, p = ctx.backend, ctx.params
 

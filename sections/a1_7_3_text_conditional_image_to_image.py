@@ -1,6 +1,6 @@
 """1.7.3 Text-conditional image-to-image translation: the SDEdit sweep of 1.7 guided by a prompt other than the image."""
 
-from generator.section import BASE_SEED, Section, backend_inputs
+from generator.engine.section import BASE_SEED, Section, backend_inputs
 
 # an input image and the prompt that names what it should become
 PHOTOS = [

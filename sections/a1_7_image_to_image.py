@@ -1,6 +1,6 @@
 """1.7 Image-to-image translation (SDEdit): an image noised to i_start and denoised with CFG, for a sweep of i_start."""
 
-from generator.section import BASE_SEED, Section, backend_inputs
+from generator.engine.section import BASE_SEED, Section, backend_inputs
 
 # an input image and the prompt that guides its edit; the MNIST UNet is guided to each digit's own class
 PHOTOS = [{"image": name, "prompt": "a high quality photo"} for name in ("test_image", "aerial_terrain", "chart_emblem")]

@@ -1,6 +1,6 @@
 """1.8 Visual anagrams: one image that reads as one prompt upright and another through an orthogonal view (a flip)."""
 
-from generator.section import BASE_SEED, Section, backend_inputs
+from generator.engine.section import BASE_SEED, Section, backend_inputs
 
 # the prompt seen as is, the prompt seen through the view, and the view; SPEC's pairs for IF, digits for the MNIST UNet
 PAIRS = [
@@ -55,7 +55,7 @@ def compute(ctx):
     from generator.diffusion.reflections import anagram_view as view
     from generator.diffusion.sampling import sample
     from generator.diffusion.schedule import strided_timesteps
-    from generator.seed_search import candidate_seeds, pick_seed
+    from generator.mnist.search import candidate_seeds, pick_seed
 
     backend, value_range, p = ctx.backend, ctx.backend.value_range, ctx.params
     timesteps = strided_timesteps(990, p["stride"])
@@ -88,11 +88,11 @@ def _estimate(backend, first, second, views, scale):
 def _search_digits(ctx):
     """The MNIST UNet: batches of candidates judged by the 2.0 classifier, and each pair's triviality on real digits."""
 
-    from generator.diffusion.backends.mnist import digit_of
     from generator.diffusion.reflections import anagram_view as view
     from generator.diffusion.schedule import strided_timesteps
+    from generator.mnist.backend import digit_of
     from generator.mnist.data import load_mnist
-    from generator.seed_search import batch_sampler, nearest_digits, search_batches, view_share
+    from generator.mnist.search import batch_sampler, nearest_digits, search_batches, view_share
 
     backend, value_range, p = ctx.backend, ctx.backend.value_range, ctx.params
     timesteps = strided_timesteps(990, p["stride"])

@@ -1,6 +1,6 @@
 """1.9 Hybrid images: one prompt in the low frequencies (seen from far), another in the high ones (seen close up)."""
 
-from generator.section import BASE_SEED, Section, backend_inputs
+from generator.engine.section import BASE_SEED, Section, backend_inputs
 
 # (far prompt: low frequencies, close prompt: high frequencies); SPEC's pairs for IF, digits for the MNIST UNet
 PAIRS = [
@@ -45,7 +45,7 @@ def compute(ctx):
     from generator.diffusion.filters import gaussian_blur
     from generator.diffusion.sampling import sample
     from generator.diffusion.schedule import strided_timesteps
-    from generator.seed_search import candidate_seeds, pick_seed
+    from generator.mnist.search import candidate_seeds, pick_seed
 
     backend, value_range, p = ctx.backend, ctx.backend.value_range, ctx.params
     timesteps = strided_timesteps(990, p["stride"])
@@ -80,12 +80,12 @@ def _search_digits(ctx):
     import torch
     import torch.nn.functional as F
 
-    from generator.diffusion.backends.mnist import digit_of
     from generator.diffusion.estimators import cfg, hybrid
     from generator.diffusion.filters import gaussian_blur
     from generator.diffusion.schedule import strided_timesteps
+    from generator.mnist.backend import digit_of
     from generator.mnist.data import load_mnist
-    from generator.seed_search import batch_sampler, nearest_digits, search_batches
+    from generator.mnist.search import batch_sampler, nearest_digits, search_batches
 
     backend, value_range, p = ctx.backend, ctx.backend.value_range, ctx.params
     timesteps = strided_timesteps(990, p["stride"])

@@ -1,6 +1,6 @@
 """2.0 Measuring samples: a small CNN that tells which digit a sample shows, or that it shows no digit."""
 
-from generator.section import BASE_SEED, Section
+from generator.engine.section import BASE_SEED, Section
 
 SECTION = Section(
     id="2.0",

@@ -1,6 +1,6 @@
 """2.1 Single-step denoising UNet: D_θ(z) trained to map z = x + σε back to x at σ = 0.5."""
 
-from generator.section import BASE_SEED, Section
+from generator.engine.section import BASE_SEED, Section
 
 SECTION = Section(
     id="2.1",

@@ -1,6 +1,6 @@
 """2.2 Time-conditioned diffusion UNet: ε_θ(x_t, t) trained on MNIST and sampled with T = 300 DDPM steps."""
 
-from generator.section import BASE_SEED, Section
+from generator.engine.section import BASE_SEED, Section
 
 SECTION = Section(
     id="2.2",

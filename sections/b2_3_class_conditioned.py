@@ -1,6 +1,6 @@
 """2.3 Class-conditioned diffusion UNet: ε_θ(x_t, t, c) with classifier-free guidance."""
 
-from generator.section import BASE_SEED, Section
+from generator.engine.section import BASE_SEED, Section
 
 SECTION = Section(
     id="2.3",

@@ -70,6 +70,11 @@ class Project:
         return self.path("logs_dir", "logs")
 
     @property
+    def jobs(self) -> int:
+        """[tool.gen] jobs: how many results a build computes side by side when --jobs is not given (default 1)."""
+        return int(self.settings.get("jobs", 1))
+
+    @property
     def precision(self) -> str:
         """[tool.gen] precision of the MNIST models: "auto" (bf16 where it is the faster, fp32 elsewhere), "fp32" or "bf16"."""
         return str(self.settings.get("precision", "auto"))
@@ -127,6 +132,9 @@ def _check(settings: dict[str, Any], pyproject: Path) -> None:
     timeout = settings.get("section_timeout")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
         raise ConfigError(f"{pyproject}: [tool.gen] section_timeout must be a number of seconds above 0 (leave it out for no limit), not {timeout!r}")
+    jobs = settings.get("jobs")
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise ConfigError(f"{pyproject}: [tool.gen] jobs must be a whole number of at least 1, not {jobs!r}")
     threads = settings.get("threads")
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ConfigError(f"{pyproject}: [tool.gen] threads must be a whole number of at least 1, not {threads!r}")

@@ -1,32 +1,14 @@
-"""Files as the engine writes and checks them: atomic writes, SHA-256 by stat, and file-system errors in one sentence."""
+"""Files as the engine checks them: a manifest's files, paths kept inside the project, and file-system errors in one
+sentence (atomic writes and SHA-256 by stat are generator/disk.py's)."""
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import hashlib
-import json
-import os
-import time
 from pathlib import Path
 
+from generator.disk import StatCache, sha256_path, write_atomic
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write through a temporary file and rename, so a reader never sees half a file; a failed write leaves nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException as error:
-        with contextlib.suppress(OSError):  # on a read-only file system even this fails
-            tmp.unlink(missing_ok=True)
-        if isinstance(error, OSError) and error.filename is not None and os.fspath(error.filename) == os.fspath(tmp):
-            error.filename = str(path)  # the temporary name means nothing to the user
-        raise
+__all__ = ["StatCache", "sha256_path", "write_atomic"]  # re-exported: the engine's modules take them from here
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
@@ -37,63 +19,6 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     except (FileNotFoundError, NotADirectoryError):
         pass
     write_atomic(path, data)
-    return True
-
-
-def sha256_path(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-class StatCache:
-    """SHA-256 of files keyed by (path, size, mtime_ns, inode), as git's index does, so a no-op build hashes only what changed.
-
-    A file modified within the clock's granularity of being hashed could keep its stat, so (like git's racily-clean
-    entries) files younger than RACY_NS are hashed but not remembered.
-    """
-
-    RACY_NS = 2_000_000_000
-
-    def __init__(self, path: Path | None = None):
-        self.path = path
-        self.entries: dict[str, list] = {}
-        self.dirty = False
-        if path is not None:
-            try:
-                self.entries = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                self.entries = {}
-
-    def sha256(self, path: Path, stat: os.stat_result) -> str:
-        """The file's SHA-256; `stat` is its os.stat() result, which the caller has anyway."""
-        key = str(path)
-        identity = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
-        entry = self.entries.get(key)
-        if entry is not None and entry[:3] == identity:
-            return entry[3]
-        digest = sha256_path(path)
-        if time.time_ns() - stat.st_mtime_ns > self.RACY_NS:
-            self.entries[key], self.dirty = [*identity, digest], True
-        return digest
-
-    def save(self) -> None:
-        """Keep the cache for the next run; a cache that cannot be written only costs hashing next time."""
-        if self.dirty and save_memo(self.path, self.entries):
-            self.dirty = False
-
-
-def save_memo(path: Path | None, entries: dict) -> bool:
-    """Write a memo file (the stat cache, the parse memo) atomically; False where it cannot be written, which only
-    costs recomputing its entries next time."""
-    if path is None:
-        return False
-    try:
-        write_atomic(path, json.dumps(entries, sort_keys=True).encode())
-    except OSError:
-        return False
     return True
 
 

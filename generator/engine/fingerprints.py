@@ -9,7 +9,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from generator.engine.files import StatCache, save_memo
+from generator.disk import JsonMemo
+from generator.engine.files import StatCache
 from generator.engine.store import ResultKey, jsonable
 
 
@@ -36,31 +37,16 @@ def _statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
                 yield from _statements(inner)
 
 
-class ParseMemo:
+class ParseMemo(JsonMemo):
     """What parsing a source file tells (its imports, its hash without the spec), by the file's SHA-256, so a no-op
     build parses nothing: the same bytes always parse the same. The caller loads and saves it; planning only reads
     and adds entries, and a long-lived process (`gen serve`) sees an edited file as new bytes."""
-
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = path
-        self.entries: dict[str, Any] = {}
-        self.dirty = False
-        if path is not None:
-            try:
-                self.entries = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                self.entries = {}
 
     def get(self, kind: str, digest: str, compute: Callable[[], Any]) -> Any:
         key = f"{kind}:{digest}"
         if key not in self.entries:
             self.entries[key], self.dirty = compute(), True
         return self.entries[key]
-
-    def save(self) -> None:
-        """Keep the memo for the next run; one that cannot be written only costs parsing next time."""
-        if self.dirty and save_memo(self.path, self.entries):
-            self.dirty = False
 
 
 def _scan_imports(path: Path) -> list[str]:

@@ -9,12 +9,13 @@ data/.digests.json, so a no-op build hashes nothing and a changed or damaged fil
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import tomllib
+
+from generator.disk import StatCache
 
 # The four files of the official split, each by its part and the SHA-256 of its uncompressed bytes.
 IDX_SHA256 = {
@@ -101,29 +102,11 @@ def idx_files(folder: Path, label: str, remedy: str = "add the missing IDX files
 
 
 def file_digests(paths: list[Path], memo_path: Path | None = None) -> dict[Path, str]:
-    """SHA-256 of each file's bytes, remembered in memo_path by (size, mtime), so that an unchanged file is read once."""
-    memo = _read_json(memo_path) if memo_path is not None else {}
-    digests, changed = {}, False
-    for path in paths:
-        stat = path.stat()
-        key, stamp = str(path.resolve()), [stat.st_size, stat.st_mtime_ns]
-        entry = memo.get(key)
-        if not (isinstance(entry, dict) and entry.get("stat") == stamp):
-            entry, changed = {"stat": stamp, "sha256": sha256_of(path)}, True
-            memo[key] = entry
-        digests[path] = str(entry["sha256"])
-    if changed and memo_path is not None:
-        _write_json(memo_path, memo)
+    """SHA-256 of each file's bytes, remembered in memo_path by stat, so that an unchanged file is read once."""
+    memo = StatCache(memo_path)
+    digests = {path: memo.sha256(path.resolve(), path.stat()) for path in paths}
+    memo.save()
     return digests
-
-
-def sha256_of(path: Path) -> str:
-    """SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _sizes(files: dict[str, Path]) -> str:
@@ -157,22 +140,3 @@ def _count(labels: Path) -> int:
     if len(header) < 8:
         raise MnistDataError(f"{labels} is truncated (only {len(header)} header bytes); replace it with the canonical file.")
     return int.from_bytes(header[4:8], "big")
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _write_json(path: Path, value: dict) -> None:
-    """Write atomically; a read-only project just goes without the memo."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        partial.write_text(json.dumps(value, sort_keys=True, indent=1), encoding="utf-8")
-        os.replace(partial, path)
-    except OSError:
-        return
