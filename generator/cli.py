@@ -61,7 +61,7 @@ def build(
     backend: list[str] | None = BackendOpt,
     no_site: bool = typer.Option(False, "--no-site", help="Render the pages but skip MkDocs."),
     no_compute: bool = typer.Option(False, "--no-compute", help="Compute nothing: render the pages from what is cached and publish the site (imports no torch)."),
-    jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, help="Compute independent results in parallel on N warm workers (each its own GPU where there are several). Default: [tool.gen] jobs, else 1."),
+    jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, help="Compute independent results in parallel on N warm workers (each its own GPU where there are several); default [tool.gen] jobs."),
     executor: str = typer.Option("local", "--executor", help="local (this machine) or ray (a Ray cluster; pip install -e '.[ray]')."),
     address: str | None = typer.Option(None, "--address", help="With --executor ray: the cluster's address (default: RAY_ADDRESS, else a local Ray)."),
 ) -> None:
