@@ -16,6 +16,7 @@ from generator.engine.files import OutsideProjectError, inside
 # The parts of MathJax's es5 build the pages can ask for: the TeX→CHTML bundle, its fonts, and the
 # components it loads on demand (TeX extensions, the menu, assistive MathML).
 MATHJAX_ENTRY = "tex-chtml.js"
+MERMAID_ENTRY = "mermaid.min.js"
 MATHJAX_GLOBS = (MATHJAX_ENTRY, "output/chtml/fonts/woff-v2/*.woff", "input/tex/extensions/*.js", "ui/*.js", "a11y/*.js")
 
 
@@ -71,7 +72,7 @@ def _with_report_pages(docs: Path, nav: list) -> list:
 
 
 def on_files(files: Files, config: MkDocsConfig) -> Files:
-    """Add the figures of cache/ as figures/… and MathJax's es5 build as assets/mathjax/…
+    """Add the figures of cache/ as figures/…, MathJax's es5 build as assets/mathjax/… and Mermaid as assets/mermaid/…
 
     Nothing from outside the project is published: a docs/ file that is a link out of the project, or a cache/ file
     or folder that is a link out of cache/ (gen never makes one; cache/ is committed, so anyone could), stops the
@@ -92,6 +93,9 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
     for pattern in MATHJAX_GLOBS:
         for path in sorted(mathjax.glob(pattern)):
             files.append(File.generated(config, f"assets/mathjax/{path.relative_to(mathjax).as_posix()}", abs_src_path=str(path)))
+    mermaid = root / "node_modules" / "mermaid" / "dist" / MERMAID_ENTRY
+    if mermaid.is_file():  # diagrams (docs/architecture.md) draw offline; Material uses a loaded Mermaid instead of a CDN's
+        files.append(File.generated(config, f"assets/mermaid/{MERMAID_ENTRY}", abs_src_path=str(mermaid)))
     return files
 
 
