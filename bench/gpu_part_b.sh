@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Part B (2.0-2.3) at SPEC's scale, the full profile, on one CUDA GPU, and the results to bring back and commit:
+# Part B (2.0-2.6: DDPM and flow matching, and their comparison) at SPEC's scale, the full profile, on one CUDA GPU, and the results to bring back and commit:
 #
 #   bench/gpu_part_b.sh                 # on the GPU machine, from anywhere in the repository
 #   PROFILE=smoke bench/gpu_part_b.sh   # the same path on a CPU in a minute or two (tests/test_bench_gpu_part_b.py)
@@ -11,7 +11,7 @@
 #   device.txt                  the GPU, driver, torch and CUDA versions, CPU count
 #   build.log                   the build's output and its wall time
 #   timings.json                per section: seconds of compute and the manifest's metrics (test_accuracy, final_loss, ...)
-#   status.json                 `gen status --json` of the four results
+#   status.json                 `gen status --json` of the seven results
 #   part_b_<profile>.tar.gz     cache/2.*/none/<profile>: manifests and figures. Unpack at the repository's root and commit:
 #                               tar -xzf part_b_full.tar.gz && git add cache/2.*/none/full
 # LIMIT (default 540 s) bounds the build, so that what is done still comes back under a 10-minute command limit.
@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 profile=${PROFILE:-full}
 out=${1:-${OUT:-gpu-out}}
 python=${PYTHON:-python3}
-sections=(2.0 2.1 2.2 2.3)
+sections=(2.0 2.1 2.2 2.3 2.4 2.5 2.6)
 mkdir -p "$out"
 export PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 COLUMNS=160
 # The full profile is SPEC's 60k digits: without them the build would quietly train on the bundled 9k subset.

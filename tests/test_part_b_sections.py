@@ -143,7 +143,7 @@ def test_two_forced_rebuilds_give_byte_identical_artifacts_and_manifests(tmp_pat
 
 
 def test_the_gpu_script_builds_part_b_and_packs_results_and_timings_without_diffusers(tmp_path):
-    """bench/gpu_part_b.sh on its CPU path (PROFILE=smoke): the four results, their timings, and a tarball to commit;
+    """bench/gpu_part_b.sh on its CPU path (PROFILE=smoke): the seven results, their timings, and a tarball to commit;
     Part B must build where diffusers, transformers and MkDocs are missing (the GPU machine's image has none of them)."""
     import shutil
     import subprocess
@@ -171,8 +171,9 @@ def test_the_gpu_script_builds_part_b_and_packs_results_and_timings_without_diff
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert sorted(path.name for path in out.iterdir()) == ["build.log", "device.txt", "part_b_smoke.tar.gz", "status.json", "timings.json"]
     timings = json.loads((out / "timings.json").read_text())
-    assert list(timings) == ["2.0", "2.1", "2.2", "2.3"] and all(t["seconds"] > 0 for t in timings.values())
+    assert list(timings) == ["2.0", "2.1", "2.2", "2.3", "2.4", "2.5", "2.6"] and all(t["seconds"] > 0 for t in timings.values())
     assert "test_accuracy" in timings["2.0"]["metrics"] and "on_target_gamma_5" in timings["2.3"]["metrics"]
+    assert "legible_share" in timings["2.4"]["metrics"] and "on_target_gamma_5" in timings["2.5"]["metrics"] and "flow_legible_steps_5" in timings["2.6"]["metrics"]
     assert {s["section"]: s["state"] for s in json.loads((out / "status.json").read_text())} == dict.fromkeys(timings, "fresh")
     with tarfile.open(out / "part_b_smoke.tar.gz") as tar:
         members = tar.getnames()
