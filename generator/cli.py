@@ -9,6 +9,7 @@ STARTED = time.perf_counter()
 
 import json
 import sys
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -16,7 +17,7 @@ from rich.markup import escape
 
 from generator.engine.config import ConfigError, Project
 from generator.engine.discovery import load_sections
-from generator.engine.plan import UsageError, check_profile, choose, plan
+from generator.engine.plan import Choice, UsageError, check_profile, choose, plan
 from generator.engine.section import DiscoveryError
 from generator.run.project import open_project
 
@@ -34,9 +35,17 @@ ProfileOpt = typer.Option(None, "--profile", "-p", help="smoke (tests, seconds),
 BackendOpt = typer.Option(None, "--backend", "-b", help="deepfloyd, mnist or tiny (repeatable). Default: the backends that can run here.")
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = 2) -> NoReturn:
     err.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(code)
+
+
+def _choose(project: Project, profile: str | None, backend: list[str] | None) -> Choice:
+    """The profile and backends of a command, or exit 2 with why they cannot be."""
+    try:
+        return choose(project, profile, backend or [])
+    except UsageError as error:
+        _fail(str(error))
 
 
 def _load(sections: list[str] | None) -> tuple[Project, list]:
@@ -80,10 +89,7 @@ def build(
         if importlib.util.find_spec("ray") is None:
             _fail("--executor ray needs Ray: pip install -e '.[ray]'")
     project, modules = _load(section)
-    try:
-        choice = choose(project, profile, backend or [])
-    except UsageError as error:
-        _fail(str(error))
+    choice = _choose(project, profile, backend)
     try:
         options = BuildOptions(tuple(section or ()), force, dry_run, site=not no_site, compute=not no_compute, jobs=jobs or project.jobs, executor=executor,
                                address=address, started=STARTED)
@@ -105,10 +111,7 @@ def status(
     from generator.engine.fingerprints import ParseMemo
 
     project, modules = _load(section)
-    try:
-        choice = choose(project, profile, backend or [])
-    except UsageError as error:
-        _fail(str(error))
+    choice = _choose(project, profile, backend)
     # Status only reads: the memos are used, never saved.
     the_plan = plan(project, modules, choice, StatCache(project.artifacts_dir / ".stat-cache.json"), ParseMemo(project.artifacts_dir / ".parse-memo.json"))
     rows = [_status_row(i, the_plan) for i in the_plan.scope if not section or i.key.section in section]
@@ -209,10 +212,7 @@ def serve(
     from generator.serve.server import serve_forever
 
     project, _ = _load(None)
-    try:
-        choose(project, profile, backend or [])
-    except UsageError as error:
-        _fail(str(error))
+    _choose(project, profile, backend)
     serve_forever(project, port=port, profile=profile, backends=backend or [], console=console, listener=lambda: ConsoleListener(console))
 
 

@@ -213,6 +213,16 @@ def test_a_broken_template_is_one_line_and_exit_1_and_keeps_the_page(project):
     assert page.read_bytes() == before
 
 
+def test_a_broken_home_page_template_is_one_line_and_the_section_pages_still_render(project):
+    project.gen("build", "--no-site")
+    index = project.root / "templates/index.md.j2"
+    index.write_text(index.read_text() + "\n{{ pages[0].nope.deeper }}\n")
+    project.write("sections/b1.py", section_source("2.1", params="{'scale': 2.5}"))
+    result = project.gen("build", "--no-site", check=1)
+    assert "a page failed to render" in result.stdout and "templates/index.md.j2" in result.stdout and "Traceback" not in result.stdout + result.stderr
+    assert "value = 5.0" in (project.root / "docs/part-b/2.1.md").read_text()
+
+
 def test_serve_serves_the_site_and_rebuilds_an_edited_page(project):
     import socket
     import urllib.request

@@ -18,6 +18,16 @@ class ConfigError(ValueError):
     """pyproject.toml's [tool.gen] table is unusable; the message says which key."""
 
 
+# The project's folders: the [tool.gen] key that moves each, and where it is by default.
+FOLDERS = {"sections_dir": "sections", "templates_dir": "templates", "docs_dir": "docs", "cache_dir": "cache", "artifacts_dir": "artifacts",
+           "site_dir": "site", "logs_dir": "logs"}
+
+
+def _folder(key: str) -> property:
+    """Project.<key>: the folder [tool.gen] `key` names (by default FOLDERS[key]), as an absolute path."""
+    return property(lambda project: project.path(key, FOLDERS[key]), doc=f"[tool.gen] {key}, by default {FOLDERS[key]}/")
+
+
 @dataclass(frozen=True)
 class Project:
     """Paths and defaults of one gen project (a folder with pyproject.toml and sections/)."""
@@ -41,33 +51,13 @@ class Project:
     def path(self, key: str, default: str) -> Path:
         return (self.root / self.settings.get(key, default)).resolve()
 
-    @property
-    def sections_dir(self) -> Path:
-        return self.path("sections_dir", "sections")
-
-    @property
-    def templates_dir(self) -> Path:
-        return self.path("templates_dir", "templates")
-
-    @property
-    def docs_dir(self) -> Path:
-        return self.path("docs_dir", "docs")
-
-    @property
-    def cache_dir(self) -> Path:
-        return self.path("cache_dir", "cache")
-
-    @property
-    def artifacts_dir(self) -> Path:
-        return self.path("artifacts_dir", "artifacts")
-
-    @property
-    def site_dir(self) -> Path:
-        return self.path("site_dir", "site")
-
-    @property
-    def logs_dir(self) -> Path:
-        return self.path("logs_dir", "logs")
+    sections_dir = _folder("sections_dir")
+    templates_dir = _folder("templates_dir")
+    docs_dir = _folder("docs_dir")
+    cache_dir = _folder("cache_dir")
+    artifacts_dir = _folder("artifacts_dir")
+    site_dir = _folder("site_dir")
+    logs_dir = _folder("logs_dir")
 
     @property
     def jobs(self) -> int:
@@ -110,8 +100,6 @@ class Project:
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
-FOLDERS = {"sections_dir": "sections", "templates_dir": "templates", "docs_dir": "docs", "cache_dir": "cache", "artifacts_dir": "artifacts",
-           "site_dir": "site", "logs_dir": "logs"}
 
 
 def _check(settings: dict[str, Any], pyproject: Path) -> None:
@@ -132,12 +120,10 @@ def _check(settings: dict[str, Any], pyproject: Path) -> None:
     timeout = settings.get("section_timeout")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
         raise ConfigError(f"{pyproject}: [tool.gen] section_timeout must be a number of seconds above 0 (leave it out for no limit), not {timeout!r}")
-    jobs = settings.get("jobs")
-    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
-        raise ConfigError(f"{pyproject}: [tool.gen] jobs must be a whole number of at least 1, not {jobs!r}")
-    threads = settings.get("threads")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise ConfigError(f"{pyproject}: [tool.gen] threads must be a whole number of at least 1, not {threads!r}")
+    for key in ("jobs", "threads"):
+        count = settings.get(key)
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+            raise ConfigError(f"{pyproject}: [tool.gen] {key} must be a whole number of at least 1, not {count!r}")
 
 
 def find_project(start: Path | None = None, backends: Mapping[str, Any] | None = None, has_gpu: Callable[[], bool] | None = None,

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import hashlib
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from markupsafe import Markup
@@ -15,9 +14,9 @@ from markupsafe import Markup
 from generator.engine.config import Project
 from generator.engine.files import OutsideProjectError, explain, inside, write_if_changed
 from generator.engine.plan import Plan
-from generator.site.render import Renderer, Result, make_result, page_path
 from generator.engine.section import SectionModule
-from generator.engine.store import ResultKey, ResultStore
+from generator.engine.store import ResultKey
+from generator.site.render import Renderer, Result, make_result, page_path
 
 SITE_STAMP = ".gen-stamp"
 
@@ -51,56 +50,63 @@ class PageError(RuntimeError):
 
 
 def render_pages(project: Project, modules: list[SectionModule], the_plan: Plan, backends: list[str]) -> list[Path]:
-    """Render every section page and the home page; return the files whose bytes changed.
+    """Render every section page, the home page and the pages around the sections; return the files whose bytes changed.
 
     A template that fails leaves its page as it was and raises PageError once the other pages are rendered; so does
     a page that cannot be written (one sentence naming the file), or one that a link would put outside docs/ (never
     read, written or removed).
     """
-    import jinja2
-
-    TEMPLATE_ERRORS = (jinja2.TemplateError, KeyError, TypeError, ValueError, AttributeError)  # noqa: N806 - jinja2 is imported here, not at module level
-    renderer = Renderer(project.templates_dir, project.artifacts_dir / ".jinja")
-    changed, pages, errors = [], [], []
-    unwritable = ""
-    profile = the_plan.profile
+    pages = _Pages(project, the_plan.profile)
+    shown = []
     for module in modules:
         results = page_results(project, module, the_plan, backends)
         path = page_path(project.docs_dir, module.spec)
-        pages.append({"section": module.spec, "url": Markup(path.relative_to(project.docs_dir).as_posix()), "results": results})
-        try:
-            if renderer.render(module.spec.template, inside(path, project.docs_dir), section=module.spec, results=results, profile=profile):
-                changed.append(path)
-        except OutsideProjectError as error:  # a template, or the page, is a link out of its folder
-            errors.append(str(error))
-        except TEMPLATE_ERRORS as error:
-            errors.append(f"templates/{module.spec.template} (section {module.spec.id}){_template_line(error)}: {type(error).__name__}: {error}")
-        except OSError as error:
-            unwritable = unwritable or explain(error, "write", project.root)
-    index = project.docs_dir / "index.md"
+        shown.append({"section": module.spec, "url": Markup(path.relative_to(project.docs_dir).as_posix()), "results": results})
+        pages.render(module.spec.template, path, f" (section {module.spec.id})", section=module.spec, results=results)
+    pages.render("index.md.j2", project.docs_dir / "index.md", pages=shown)
+    # Pages around the sections (a part's overview, the closing page) see every section's results, as the home page does.
+    for template in sorted((project.templates_dir / "pages").glob("*.md.j2")):
+        pages.render(f"pages/{template.name}", project.docs_dir / template.name.removesuffix(".j2"), pages=shown)
     try:
-        if renderer.render("index.md.j2", inside(index, project.docs_dir), pages=pages, profile=profile):
-            changed.append(index)
-        # Pages around the sections (a part's overview, the closing page) see every section's results, as the home page does.
-        for template in sorted((project.templates_dir / "pages").glob("*.md.j2")):
-            path = project.docs_dir / template.name.removesuffix(".j2")
-            try:
-                if renderer.render(f"pages/{template.name}", inside(path, project.docs_dir), pages=pages, profile=profile):
-                    changed.append(path)
-            except OutsideProjectError as error:
-                errors.append(str(error))
-            except TEMPLATE_ERRORS as error:
-                errors.append(f"templates/pages/{template.name}{_template_line(error)}: {type(error).__name__}: {error}")
-        _drop_orphans(project, modules, changed)
+        _drop_orphans(project, modules, pages.changed)
     except OutsideProjectError as error:
-        errors.append(str(error))
+        pages.errors.append(str(error))
     except OSError as error:
-        unwritable = unwritable or explain(error, "write", project.root)
-    if unwritable:  # the first is enough: the others are the same folder's
-        errors.append(unwritable)
-    if errors:
-        raise PageError("; ".join(errors))
-    return changed
+        pages.unwritable = pages.unwritable or explain(error, "write", project.root)
+    return pages.outcome()
+
+
+class _Pages:
+    """Renders pages one after the other, going on past one that fails; collects the pages changed and the failures."""
+
+    def __init__(self, project: Project, profile: str) -> None:
+        import jinja2
+
+        self.template_errors = (jinja2.TemplateError, KeyError, TypeError, ValueError, AttributeError)
+        self.renderer = Renderer(project.templates_dir, project.artifacts_dir / ".jinja")
+        self.project, self.profile = project, profile
+        self.changed: list[Path] = []
+        self.errors: list[str] = []
+        self.unwritable = ""  # the first page that cannot be written is enough: the others are the same folder's
+
+    def render(self, template: str, path: Path, what: str = "", **context: object) -> None:
+        """Render `template` into `path` (docs/...); `what` names the page in an error (` (section 1.2)`)."""
+        try:
+            if self.renderer.render(template, inside(path, self.project.docs_dir), profile=self.profile, **context):
+                self.changed.append(path)
+        except OutsideProjectError as error:  # a template, or the page, is a link out of its folder (before ValueError)
+            self.errors.append(str(error))
+        except self.template_errors as error:
+            self.errors.append(f"templates/{template}{what}{_template_line(error)}: {type(error).__name__}: {error}")
+        except OSError as error:
+            self.unwritable = self.unwritable or explain(error, "write", self.project.root)
+
+    def outcome(self) -> list[Path]:
+        """The pages changed; PageError naming every failure, if any page failed."""
+        errors = [*self.errors, self.unwritable] if self.unwritable else self.errors
+        if errors:
+            raise PageError("; ".join(errors))
+        return self.changed
 
 
 def _template_line(error: BaseException) -> str:
