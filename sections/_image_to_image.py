@@ -6,26 +6,20 @@ def sdedit_sweep(ctx):
 
     An entry may name the digit its image shows ("original"); on a backend with a classifier (MNIST) every result is
     then read twice, as the prompt and as the original, into `reads_<image>_<i_start>_prompt` and `…_original`."""
-    import torch
-
-    from generator.diffusion.estimators import cfg
-    from generator.diffusion.sampling import sdedit
-    from generator.diffusion.schedule import strided_timesteps
+    from sections._sampling import cfg_estimator
 
     backend, seed, value_range, p = ctx.backend, ctx.seeds[0], ctx.backend.value_range, ctx.params
-    timesteps = strided_timesteps(990, p["stride"])
-    unconditional = backend.estimator(backend.encode(""))
     judge = hasattr(backend, "classify")
     i_starts = p.get("i_starts_28px", p["i_starts"]) if backend.image_shape[-1] == 28 else p["i_starts"]
     for entry in ctx.prompts:
         image_name, prompt = entry["image"], entry["prompt"]
         image = backend.load_image(ctx.input_path(image_name))
-        estimate = cfg(backend.estimator(backend.encode(prompt)), unconditional, p["cfg_scale"])
+        estimate = cfg_estimator(backend, prompt, p["cfg_scale"])
         for i_start in ctx.track(i_starts, f"SDEdit of {image_name}"):
-            # a fresh generator per run: every i_start sees the same noise, so the sweep varies i_start only
-            generator = ctx.generator(seed)
-            edited = sdedit(estimate, backend.schedule, timesteps, image, i_start, torch.randn(image.shape, generator=generator), generator, clip_x0=p["clip_x0"])
-            t = timesteps[i_start]
+            # a fresh run per i_start: every i_start sees the same noise, so the sweep varies i_start only
+            run = ctx.sampling(seed)
+            edited = run.sdedit(estimate, image, i_start)
+            t = run.timesteps[i_start]
             reads = {}
             if judge and "original" in entry:
                 from generator.mnist.backend import digit_of

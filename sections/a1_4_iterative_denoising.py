@@ -15,7 +15,7 @@ SECTION = Section(
     title="Iterative denoising",
     template="a1_4_iterative_denoising.md.j2",
     summary="Strided DDPM denoising from t = 690, every 5th step shown, beside one-step and blur results.",
-    # i_start indexes strided_timesteps(990, stride): i_start 10 is t = 690; a frame every 5th step
+    # i_start indexes the strided timesteps 990, 990 − stride, …, 0: i_start 10 is t = 690; a frame every 5th step
     # clip_x0: x̂₀ as the formulas give it ("none"), clamped to [-1, 1] ("clip"), or IF's dynamic thresholding ("dynamic")
     params={"stride": 30, "i_start": 10, "every": 5, "blur": {"kernel": 7, "sigma": 2.0}, "clip_x0": "none"},
     profiles={"smoke": {"stride": 330, "i_start": 1, "every": 1}},
@@ -26,32 +26,26 @@ SECTION = Section(
 
 
 def compute(ctx):
-    import torch
-
     from generator.diffusion.filters import gaussian_blur
-    from generator.diffusion.sampling import one_step_estimate, sample
-    from generator.diffusion.schedule import forward, strided_timesteps
+    from generator.diffusion.sampling import one_step_estimate
 
     backend, seed, value_range, p = ctx.backend, ctx.seeds[0], ctx.backend.value_range, ctx.params
-    schedule, timesteps, i_start = backend.schedule, strided_timesteps(990, p["stride"]), p["i_start"]
-    prompt = ctx.prompts[0]["prompt"]
+    prompt, i_start = ctx.prompts[0]["prompt"], p["i_start"]
     image = backend.load_image(ctx.input_path(ctx.prompts[0]["image"]))
     estimate = backend.estimator(backend.encode(prompt))
 
-    # one generator per run: its first draw is the forward noise (as in 1.1), the rest the DDPM steps' noise
-    generator = ctx.generator(seed)
-    t_start = timesteps[i_start]
-    noisy = forward(image, t_start, schedule, torch.randn(image.shape, generator=generator))
+    # one run: its first draw is the forward noise (as in 1.1), the rest the DDPM steps' noise
+    run = ctx.sampling(seed)
+    t_start = run.timesteps[i_start]
+    noisy = run.forward(image, i_start)
     frames, shown = [noisy], {t_start: noisy}
-    advance = ctx.step("denoising", len(timesteps) - i_start)
 
     def keep(state):
         frames.append(state["x"])
         if (state["i"] + 1 - i_start) % p["every"] == 0 and state["t_prev"] >= 0:
             shown[state["t_prev"]] = state["x"]
-        advance(1)
 
-    clean = sample(estimate, schedule, timesteps, noisy, i_start=i_start, generator=generator, callback=keep, clip_x0=p["clip_x0"])
+    clean = run.sample(estimate, noisy, i_start=i_start, callback=keep, progress="denoising")
 
     for t, x in shown.items():
         ctx.figure(f"t={t}", x[0], f"noisy start, t = {t}" if t == t_start else f"denoised to t = {t}", value_range=value_range, t=t, seed=seed)
@@ -59,7 +53,7 @@ def compute(ctx):
     ctx.figure("original", image[0], "original", value_range=value_range)
     ctx.figure("iterative", clean[0], f"iteratively denoised {caption}", value_range=value_range, t=t_start, seed=seed, prompt=prompt)
     eps, _ = estimate(noisy, t_start)
-    ctx.figure("one-step", one_step_estimate(noisy, t_start, eps, schedule)[0], f"one-step estimate {caption}", value_range=value_range, t=t_start, seed=seed)
+    ctx.figure("one-step", one_step_estimate(noisy, t_start, eps, run.schedule)[0], f"one-step estimate {caption}", value_range=value_range, t=t_start, seed=seed)
     blur = p["blur"]
     ctx.figure("blur", gaussian_blur(noisy, blur["kernel"], blur["sigma"])[0], f"Gaussian blur (kernel {blur['kernel']}, σ = {blur['sigma']:g}) of the noisy image at t = {t_start}",
                value_range=value_range, t=t_start)

@@ -18,18 +18,6 @@ SECTION = Section(
 
 
 def compute(ctx):
-    import torch
+    from sections._sampling import samples_from_noise
 
-    from generator.diffusion.sampling import sample
-    from generator.diffusion.schedule import strided_timesteps
-
-    backend, seed, value_range, p = ctx.backend, ctx.seeds[0], ctx.backend.value_range, ctx.params
-    timesteps, prompt, count = strided_timesteps(990, p["stride"]), ctx.prompts[0], p["samples"]
-    estimate = backend.estimator(backend.encode(prompt))
-    # one batch, one generator: x_T is its first draw, the steps' noise the rest
-    generator = ctx.generator(seed)
-    noise = torch.randn((count, *backend.image_shape), generator=generator)
-    advance = ctx.step("sampling", len(timesteps))
-    images = sample(estimate, backend.schedule, timesteps, noise, generator=generator, callback=lambda state: advance(1), clip_x0=p["clip_x0"])
-    for k, image in enumerate(images, start=1):
-        ctx.figure(f"sample {k}", image, f"sample {k} of {count}, “{prompt}”, seed {seed}, from t = {timesteps[0]}", value_range=value_range, seed=seed, prompt=prompt, t=timesteps[0])
+    samples_from_noise(ctx, ctx.backend.estimator(ctx.backend.encode(ctx.prompts[0])))

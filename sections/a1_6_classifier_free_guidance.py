@@ -17,20 +17,8 @@ SECTION = Section(
 
 
 def compute(ctx):
-    import torch
+    from sections._sampling import cfg_estimator, samples_from_noise
 
-    from generator.diffusion.estimators import cfg
-    from generator.diffusion.sampling import sample
-    from generator.diffusion.schedule import strided_timesteps
-
-    backend, seed, value_range, p = ctx.backend, ctx.seeds[0], ctx.backend.value_range, ctx.params
-    timesteps, prompt, count = strided_timesteps(990, p["stride"]), ctx.prompts[0], p["samples"]
-    estimate = cfg(backend.estimator(backend.encode(prompt)), backend.estimator(backend.encode("")), p["cfg_scale"])
-    # the same generator and draws as 1.5, so sample k starts from the same x_T there and here
-    generator = ctx.generator(seed)
-    noise = torch.randn((count, *backend.image_shape), generator=generator)
-    advance = ctx.step("sampling with CFG", len(timesteps))
-    images = sample(estimate, backend.schedule, timesteps, noise, generator=generator, callback=lambda state: advance(1), clip_x0=p["clip_x0"])
-    for k, image in enumerate(images, start=1):
-        ctx.figure(f"sample {k}", image, f"sample {k} of {count}, “{prompt}”, CFG γ = {p['cfg_scale']:g}, seed {seed}, from t = {timesteps[0]}",
-                   value_range=value_range, seed=seed, prompt=prompt, t=timesteps[0])
+    # the samples of 1.5, from the same x_T, guided: ε = ε_u + γ (ε_c − ε_u)
+    scale = ctx.params["cfg_scale"]
+    samples_from_noise(ctx, cfg_estimator(ctx.backend, ctx.prompts[0], scale), guidance=f"CFG γ = {scale:g}")

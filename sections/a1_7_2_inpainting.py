@@ -40,31 +40,25 @@ SECTION = Section(
 def compute(ctx):
     import torch
 
-    from generator.diffusion.estimators import cfg
-    from generator.diffusion.sampling import inpaint
-    from generator.diffusion.schedule import strided_timesteps
     from generator.mnist.search import pick_seed
+    from sections._sampling import cfg_estimator
 
     backend, value_range, p = ctx.backend, ctx.backend.value_range, ctx.params
-    timesteps = strided_timesteps(990, p["stride"])
     seeds = [ctx.seeds[0] + k for k in range(p["tries"])]
     for entry in ctx.prompts:
         image_name, (row0, row1, col0, col1), prompt = entry["image"], entry["box"], entry["prompt"]
         image = backend.load_image(ctx.input_path(image_name))
         mask = torch.zeros_like(image[:, :1])
         mask[..., row0:row1, col0:col1] = 1.0
-        estimate = cfg(backend.estimator(backend.encode(prompt)), backend.estimator(backend.encode("")), p["cfg_scale"])
+        estimate = cfg_estimator(backend, prompt, p["cfg_scale"])
         box = f"rows {row0}–{row1}, columns {col0}–{col1}"
         ctx.figure(f"{image_name} original", image[0], "original", value_range=value_range, source=image_name)
         ctx.figure(f"{image_name} mask", overlay(image, mask, value_range)[0], f"mask: {box}, in orange", value_range=(0.0, 1.0), source=image_name)
         ctx.figure(f"{image_name} to replace", (image * (1 - mask))[0], "the part to replace, removed", value_range=value_range, source=image_name)
         if hasattr(backend, "classify"):
-            _search_digits(ctx, estimate, timesteps, image, mask, image_name, prompt)
+            _search_digits(ctx, estimate, image, mask, image_name, prompt)
             continue
-        results = {}
-        for seed in ctx.track(seeds, f"inpainting {image_name}"):
-            generator = ctx.generator(seed)
-            results[seed] = inpaint(estimate, backend.schedule, timesteps, image, mask, torch.randn(image.shape, generator=generator), generator, clip_x0=p["clip_x0"])
+        results = {seed: ctx.sampling(seed).inpaint(estimate, image, mask) for seed in ctx.track(seeds, f"inpainting {image_name}")}
         best = pick_seed(backend, results, [(lambda x: x, prompt)])
         for seed, result in results.items():
             ctx.figure(f"{image_name} seed {seed}", result[0], f"inpainted, “{prompt}”, seed {seed}", value_range=value_range,
@@ -86,20 +80,15 @@ def overlay(image, mask, value_range):
     return torch.where(edge > 0, colour.expand_as(grey), tinted)
 
 
-def _search_digits(ctx, estimate, timesteps, image, mask, image_name, prompt):
+def _search_digits(ctx, estimate, image, mask, image_name, prompt):
     """The MNIST UNet: batches of candidates judged by the 2.0 classifier; the best few are kept."""
-    import torch
-
-    from generator.diffusion.sampling import inpaint
     from generator.mnist.backend import digit_of
     from generator.mnist.search import search_batches
 
     backend, p = ctx.backend, ctx.params
 
     def sample_batch(seed):
-        generator = ctx.generator(seed)
-        noise = torch.randn((p["batch"], *image.shape[1:]), generator=generator)
-        return inpaint(estimate, backend.schedule, timesteps, image, mask, noise, generator, clip_x0=p["clip_x0"])
+        return ctx.sampling(seed).inpaint(estimate, image, mask, count=p["batch"])
 
     seeds = ctx.track(range(ctx.seeds[0], ctx.seeds[0] + p["max_batches"]), f"inpainting {image_name}: batches of {p['batch']}")
     kept, sampled = search_batches(sample_batch, backend.classify, [(lambda x: x, digit_of(prompt))], seeds, p["target"], keep=4)

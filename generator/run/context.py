@@ -39,7 +39,31 @@ class UpstreamResult:
 
 
 class Context:
-    """Everything a section's compute function may use; it never touches paths or the cache."""
+    """Everything a section's compute function may use; it never touches paths or the cache.
+
+    Sampling (Part A): `run = ctx.sampling(seed)` is one seeded run of the strided DDPM loop on the backend, the preamble
+    that every sampler shares, so that a compute names only its trick:
+
+        run = ctx.sampling(seed)
+        images = run.sample(cfg_estimator(backend, prompt, 7.0), run.noise(5), progress="sampling")  # 1.6
+        edited = ctx.sampling(seed).sdedit(estimate, image, i_start)                                 # 1.7
+        filled = ctx.sampling(seed).inpaint(estimate, image, mask, count=32)                         # 1.7.2
+
+    - `run.timesteps`: the strided grid 990, 990 − stride, …, 0 of params["stride"], which `i_start` indexes;
+      `run.generator`: the CPU generator of `seed`; `run.seed`; `run.schedule`: the backend's; `run.clip_x0`:
+      params["clip_x0"] ("none" where the section has none).
+    - Every draw comes from `run.generator` in call order: `run.noise(count)` (x_T, [count, *backend.image_shape]) or the
+      ε that `run.forward(image, i)`, `run.sdedit` and `run.inpaint` draw first, then each DDPM step's z. A fresh
+      `ctx.sampling(seed)` repeats the same numbers: make one per sample (or batch) whose noise starts afresh.
+    - `run.sample(estimator, x, *, i_start=0, callback=None, progress=None)`: DDPM steps from x at timesteps[i_start]
+      to x₀; `run.sdedit(estimator, image, i_start)`: the image noised to timesteps[i_start], then denoised;
+      `run.inpaint(estimator, image, mask, *, count=None)`: new content where mask = 1, `count` samples (default one
+      per image). They are generator/diffusion/sampling.py's functions with the run's schedule, timesteps, generator
+      and clip_x0; `callback(state)` sees every step as there. `progress="…"` shows the run's DDPM steps as a progress
+      step of that name; leave it None inside a loop that `ctx.track` already shows.
+    - This file is not in the code fingerprint, the sampler is: a section that samples through `ctx` imports
+      `sections._sampling` (its `cfg_estimator`, `samples_from_noise`), which imports generator.diffusion.sampling.
+    """
 
     def __init__(
         self,
@@ -113,6 +137,10 @@ class Context:
         import torch
 
         return torch.randn(tuple(shape), generator=self.generator(seed))
+
+    def sampling(self, seed: int) -> SamplingRun:
+        """One seeded run of the strided DDPM loop on this section's backend (see the class docstring)."""
+        return SamplingRun(self, seed)
 
     def upstream_artifact(self, section_id: str, name: str) -> Path:
         """A file another section saved with `ctx.artifact`; the section must list it in `upstream`."""
@@ -230,3 +258,73 @@ class Context:
         if name not in self.artifacts:
             self.artifacts.append(name)
         return self._artifacts / name
+
+
+class SamplingRun:
+    """One seeded run of Part A's strided DDPM loop: timesteps, generator, noise, clip_x0 and progress (see Context)."""
+
+    def __init__(self, ctx: Context, seed: int):
+        from generator.diffusion.schedule import strided_timesteps
+
+        self._ctx = ctx
+        self.seed = int(seed)
+        self.timesteps: list[int] = strided_timesteps(990, ctx.params["stride"])
+        self.generator = ctx.generator(self.seed)
+        self.clip_x0: str = ctx.params.get("clip_x0", "none")
+
+    @property
+    def schedule(self) -> Any:
+        return self._ctx.backend.schedule
+
+    def noise(self, count: int = 1) -> Any:
+        """x_T ~ N(0, I) for `count` images of the backend's shape: the run's next draw."""
+        return self._draw((count, *self._ctx.backend.image_shape))
+
+    def forward(self, image: Any, i: int) -> Any:
+        """x_t = sqrt(ᾱ_t) x₀ + sqrt(1 − ᾱ_t) ε at t = timesteps[i], ε the run's next draw (SPEC 1.1)."""
+        from generator.diffusion.schedule import forward
+
+        return forward(image, self.timesteps[i], self.schedule, self._draw(image.shape))
+
+    def sample(self, estimator: Any, x: Any, *, i_start: int = 0, callback: Callable[[dict[str, Any]], None] | None = None,
+               progress: str | None = None) -> Any:
+        """Iterative denoising of x from timesteps[i_start] down to x₀ (sampling.sample)."""
+        from generator.diffusion import sampling
+
+        return sampling.sample(estimator, self.schedule, self.timesteps, x, i_start=i_start, generator=self.generator,
+                               callback=self._steps(progress, i_start, callback), clip_x0=self.clip_x0)
+
+    def sdedit(self, estimator: Any, image: Any, i_start: int, *, callback: Callable[[dict[str, Any]], None] | None = None,
+               progress: str | None = None) -> Any:
+        """SDEdit: the image noised to timesteps[i_start] by the run's first draw, then denoised (sampling.sdedit)."""
+        from generator.diffusion import sampling
+
+        return sampling.sdedit(estimator, self.schedule, self.timesteps, image, i_start, self._draw(image.shape), self.generator,
+                               callback=self._steps(progress, i_start, callback), clip_x0=self.clip_x0)
+
+    def inpaint(self, estimator: Any, image: Any, mask: Any, *, count: int | None = None,
+                callback: Callable[[dict[str, Any]], None] | None = None, progress: str | None = None) -> Any:
+        """Inpainting: `count` samples (one per image by default) with new content where mask = 1 (sampling.inpaint)."""
+        from generator.diffusion import sampling
+
+        noise = self._draw((len(image) if count is None else count, *image.shape[1:]))
+        return sampling.inpaint(estimator, self.schedule, self.timesteps, image, mask, noise, self.generator,
+                                callback=self._steps(progress, 0, callback), clip_x0=self.clip_x0)
+
+    def _draw(self, shape: Sequence[int]) -> Any:
+        import torch
+
+        return torch.randn(tuple(shape), generator=self.generator)
+
+    def _steps(self, progress: str | None, i_start: int, callback: Callable[[dict[str, Any]], None] | None) -> Callable[[dict[str, Any]], None] | None:
+        """`callback`, and with `progress` a progress step that advances once per DDPM step."""
+        if progress is None:
+            return callback
+        advance = self._ctx.step(progress, len(self.timesteps) - i_start)
+
+        def each(state: dict[str, Any]) -> None:
+            if callback is not None:
+                callback(state)
+            advance(1)
+
+        return each
