@@ -25,14 +25,18 @@ DIGIT_PAIRS = [
 SEEN = {"flip": "upside down", "mirror": "mirrored left to right", "rot90": "rotated 90°", "rot180": "rotated 180°", "rot270": "rotated 270°",
         "transpose": "reflected in its diagonal", "antitranspose": "reflected in its other diagonal", "jigsaw": "as a jigsaw, its pieces moved and turned"}
 
+# The backends whose samples a judge can score, the MNIST UNet's digits by the classifier of section 2.0: they search
+# batches of candidates (generator/mnist/search.py); the others show each pair's own seed among `tries`.
+JUDGED = ("mnist",)
+
 SECTION = Section(
     id="1.8",
     part="A",
     title="Visual anagrams",
     template="a1_8_visual_anagrams.md.j2",
     summary="Images that show one prompt upright and another upside down, from averaged flipped noise estimates.",
-    # each pair's seed is tried first and shown unless the backend can score samples; then BASE_SEED + k, k < tries;
-    # a backend with a classifier (MNIST) instead samples `batch` candidates per seed, up to `max_batches` seeds, until
+    # each pair's seed is tried first and shown unless the backend is JUDGED; then BASE_SEED + k, k < tries;
+    # a JUDGED backend (MNIST) instead samples `batch` candidates per seed, up to `max_batches` seeds, until
     # one reads as both prompts with probability ≥ `target`; a pair is trivial when at least `trivial_share` of the
     # real test digits of one prompt already read as the other through the view (`test_digits` per class, 0 = all);
     # a second judge, the `nearest` real training digits by pixel distance (0 = off), must give each reading's digit a
@@ -48,34 +52,40 @@ SECTION = Section(
 
 
 def compute(ctx):
-    if hasattr(ctx.backend, "classify"):
-        return _search_digits(ctx)
-    import torch
+    from generator.mnist.search import PairSearch, RealDigits
 
-    from generator.diffusion.reflections import anagram_view as view
-    from generator.diffusion.sampling import sample
-    from generator.diffusion.schedule import strided_timesteps
-    from generator.mnist.search import candidate_seeds, pick_seed
-
-    backend, value_range, p = ctx.backend, ctx.backend.value_range, ctx.params
-    timesteps = strided_timesteps(990, p["stride"])
+    judged = ctx.backend_name in JUDGED
+    search = PairSearch(ctx, "anagram", BASE_SEED, ctx.backend.classify if judged else None)
+    real = RealDigits.load(ctx.input_path("mnist")) if judged else None
+    if real is not None:
+        ctx.note("data", real.source)
     for pair, entry in enumerate(ctx.prompts, start=1):
-        (first, second), view_name, seed = entry["prompts"], entry["view"], entry.get("seed") or ctx.seeds[pair - 1]
-        views = (view("identity"), view(view_name))
-        estimate = _estimate(backend, first, second, views, p["cfg_scale"])
-        candidates = candidate_seeds(seed, BASE_SEED, p["tries"])
-        images = {}
-        for candidate in ctx.track(candidates, f"anagram {pair}"):
-            generator = ctx.generator(candidate)
-            noise = torch.randn((1, *backend.image_shape), generator=generator)
-            images[candidate] = sample(estimate, backend.schedule, timesteps, noise, generator=generator, clip_x0=p["clip_x0"])
-        best = pick_seed(backend, images, [(views[0].apply, first), (views[1].apply, second)])
-        for candidate, image in images.items():
-            meta = {"pair": pair, "seed": candidate, "chosen": candidate == best, "seen": SEEN.get(view_name, view_name)}
-            ctx.figure(f"{pair} seed {candidate} upright", image[0], f"upright: “{first}”, seed {candidate}",
-                       value_range=value_range, prompt=first, reading="upright", **meta)
-            ctx.figure(f"{pair} seed {candidate} {view_name}", views[1].apply(image)[0], f"{SEEN.get(view_name, view_name)}: “{second}”, seed {candidate}",
-                       value_range=value_range, prompt=second, reading=view_name, **meta)
+        (first, second), name = entry["prompts"], entry["view"]
+        readings, views = _readings(ctx, first, second, name, real)
+        estimate = _estimate(ctx.backend, first, second, views, ctx.params["cfg_scale"])
+        seed = None if judged else entry.get("seed") or ctx.seeds[pair - 1]
+        search.run(pair, estimate, readings, seed, seen=SEEN.get(name, name))
+
+
+def _readings(ctx, first, second, name, real):
+    """Upright as the first prompt, through the view as the second; with real digits, each reading gets the second judge
+    and its control: the share of real digits of the other prompt that the view (or its inverse) already turns into it."""
+    from dataclasses import replace
+
+    from generator.diffusion.reflections import anagram_view
+    from generator.mnist.backend import digit_of
+    from generator.mnist.search import Control, Reading, view_share
+
+    views = (anagram_view("identity"), anagram_view(name))
+    upright, seen = Reading("upright", first, "upright"), Reading("view", second, SEEN.get(name, name), views[1].apply, tag=name)
+    if real is None:
+        return [upright, seen], views
+    p, classify, digits = ctx.params, ctx.backend.classify, (digit_of(first), digit_of(second))
+    judge = real.judge(p["nearest"]) if p["nearest"] else None
+    back = view_share(classify, real.tests_of(digits[1], p["test_digits"]), views[1].inverse, digits[0])
+    ahead = view_share(classify, real.tests_of(digits[0], p["test_digits"]), views[1].apply, digits[1])
+    return [replace(upright, judge=judge, control=Control("real", back, p["trivial_share"])),
+            replace(seen, judge=judge, control=Control("real", ahead, p["trivial_share"]))], views
 
 
 def _estimate(backend, first, second, views, scale):
@@ -83,62 +93,3 @@ def _estimate(backend, first, second, views, scale):
 
     unconditional = backend.estimator(backend.encode(""))
     return anagram([cfg(backend.estimator(backend.encode(prompt)), unconditional, scale) for prompt in (first, second)], views)
-
-
-def _search_digits(ctx):
-    """The MNIST UNet: batches of candidates judged by the 2.0 classifier, and each pair's triviality on real digits."""
-
-    from generator.diffusion.reflections import anagram_view as view
-    from generator.diffusion.schedule import strided_timesteps
-    from generator.mnist.backend import digit_of
-    from generator.mnist.data import load_mnist
-    from generator.mnist.search import batch_sampler, nearest_digits, search_batches, view_share
-
-    backend, value_range, p = ctx.backend, ctx.backend.value_range, ctx.params
-    timesteps = strided_timesteps(990, p["stride"])
-    data = load_mnist(ctx.input_path("mnist"))
-    ctx.note("data", data.source)
-
-    references, labels = data.train_images * 2 - 1, data.train_labels
-
-    def vote(images):
-        return nearest_digits(images, references, labels, k=p["nearest"])
-
-    def test_digits(digit):
-        images = data.test_images[data.test_labels == digit] * 2 - 1
-        return images[: p["test_digits"]] if p["test_digits"] else images
-
-    for pair, entry in enumerate(ctx.prompts, start=1):
-        (first, second), view_name = entry["prompts"], entry["view"]
-        views = (view("identity"), view(view_name))
-        digits = (digit_of(first), digit_of(second))
-        # trivial both ways: real p1 seen through the view as p2, and real p2 seen through the inverse view as p1
-        ctx.metric(f"reads_{pair}_trivial", view_share(backend.classify, test_digits(digits[0]), views[1].apply, digits[1]))
-        ctx.metric(f"reads_{pair}_trivial_back", view_share(backend.classify, test_digits(digits[1]), views[1].inverse, digits[0]))
-        estimate = _estimate(backend, first, second, views, p["cfg_scale"])
-
-        sample_batch = batch_sampler(estimate, backend.schedule, timesteps, (p["batch"], *backend.image_shape), ctx.generator, p["clip_x0"])
-        seeds = ctx.track(range(BASE_SEED, BASE_SEED + p["max_batches"]), f"anagram {pair}: batches of {p['batch']}")
-        readings = [(views[0].apply, digits[0]), (views[1].apply, digits[1])]
-        kept, sampled = search_batches(sample_batch, backend.classify, readings, seeds, p["target"], keep=5,
-                                       vote=vote if p["nearest"] else None, majority=p["majority"])
-        ctx.metric(f"candidates_{pair}", sampled)
-        best = kept[0]
-        ctx.metric(f"reads_{pair}_upright", best.scores[0])
-        ctx.metric(f"reads_{pair}_view", best.scores[1])
-        ctx.metric(f"reads_{pair}_upright_not_digit", best.not_digit[0])
-        ctx.metric(f"reads_{pair}_view_not_digit", best.not_digit[1])
-        if best.votes:
-            ctx.metric(f"reads_{pair}_upright_nearest", best.votes[0])
-            ctx.metric(f"reads_{pair}_view_nearest", best.votes[1])
-            ctx.metric(f"distance_{pair}_upright", best.distances[0])
-            ctx.metric(f"distance_{pair}_view", best.distances[1])
-        for candidate in kept:
-            meta = {"pair": pair, "seed": candidate.seed, "index": candidate.index, "chosen": candidate is best, "seen": SEEN.get(view_name, view_name),
-                    "batch": p["batch"], "probabilities": list(candidate.scores), "not_digit": list(candidate.not_digit),
-                    "nearest": list(candidate.votes), "distances": list(candidate.distances)}
-            ctx.figure(f"{pair} {candidate.label} upright", candidate.image[0], f"upright: “{first}” ({candidate.scores[0]:.2f}), {candidate.label}",
-                       value_range=value_range, prompt=first, reading="upright", **meta)
-            ctx.figure(f"{pair} {candidate.label} {view_name}", views[1].apply(candidate.image)[0],
-                       f"{SEEN.get(view_name, view_name)}: “{second}” ({candidate.scores[1]:.2f}), {candidate.label}",
-                       value_range=value_range, prompt=second, reading=view_name, **meta)

@@ -13,6 +13,10 @@ PAIRS = [
 # far digit reached 0.71 (9/3). 4/9 stays as the example of a far digit other than 1.
 DIGIT_PAIRS = [("1", "7"), ("1", "3"), ("4", "9")]
 
+# The backends whose samples a judge can score, the MNIST UNet's digits by the classifier of section 2.0: they search
+# batches of candidates (generator/mnist/search.py); the others show each pair's own seed among `tries`.
+JUDGED = ("mnist",)
+
 SECTION = Section(
     id="1.9",
     part="A",
@@ -37,106 +41,71 @@ SECTION = Section(
 
 
 def compute(ctx):
-    if hasattr(ctx.backend, "classify"):
-        return _search_digits(ctx)
-    import torch
+    from generator.diffusion.estimators import hybrid
+    from generator.mnist.search import PairSearch
 
-    from generator.diffusion.estimators import cfg, hybrid
+    p, judged = ctx.params, ctx.backend_name in JUDGED
+    small = ctx.backend.image_shape[-1] == 28
+    kernel, sigma, scale = (p["blur_28px"][k] for k in ("kernel", "sigma", "cfg_scale")) if small else (p["kernel"], p["sigma"], p["cfg_scale"])
+    search = PairSearch(ctx, "hybrid", BASE_SEED, ctx.backend.classify if judged else None)
+    judges = _judges(ctx, kernel, sigma) if judged else None
+    guided = _guided(ctx.backend, scale)
+    for pair, ((far, close), seed) in enumerate(zip(ctx.prompts, ctx.seeds, strict=True), start=1):
+        readings = _readings(ctx, search, far, close, guided(close), kernel, sigma, judges)
+        meta = {"far": far, "close": close, "kernel": kernel, "sigma": sigma}
+        kept = search.run(pair, hybrid(guided(far), guided(close), kernel=kernel, sigma=sigma), readings, seed, **meta)
+        if judged:
+            best = kept[0]
+            ctx.figure(f"{pair} {best.label} from far", _from_far(best.image)[0], f"the same image from three times as far, {best.label}",
+                       value_range=ctx.backend.value_range, reading="from far", pair=pair, seed=best.seed, index=best.index, chosen=True, **meta)
+
+
+def _readings(ctx, search, far, close, plain, kernel, sigma, judges):
+    """The hybrid as it is reads as the close prompt, low-passed (as from far) as the far one. Judged, the far reading
+    gets a control: one batch of plain samples of the close digit (no hybrid), low-passed the same way; if one of those
+    already reads as the far digit, the far reading comes with a blurred close digit, not from the far prompt."""
     from generator.diffusion.filters import gaussian_blur
-    from generator.diffusion.sampling import sample
-    from generator.diffusion.schedule import strided_timesteps
-    from generator.mnist.search import candidate_seeds, pick_seed
-
-    backend, value_range, p = ctx.backend, ctx.backend.value_range, ctx.params
-    timesteps = strided_timesteps(990, p["stride"])
-    unconditional = backend.estimator(backend.encode(""))
-    small = backend.image_shape[-1] == 28
-    kernel, sigma = (p["blur_28px"]["kernel"], p["blur_28px"]["sigma"]) if small else (p["kernel"], p["sigma"])
-
-    def guided(prompt):
-        return cfg(backend.estimator(backend.encode(prompt)), unconditional, p["cfg_scale"])
+    from generator.mnist.backend import digit_of
+    from generator.mnist.search import Control, Reading
 
     def far_view(image):
         return gaussian_blur(image, kernel, sigma)
 
-    for pair, ((far, close), seed) in enumerate(zip(ctx.prompts, ctx.seeds, strict=True), start=1):
-        estimate = hybrid(guided(far), guided(close), kernel=kernel, sigma=sigma)
-        candidates = candidate_seeds(seed, BASE_SEED, p["tries"])
-        images = {}
-        for candidate in ctx.track(candidates, f"hybrid {pair}"):
-            generator = ctx.generator(candidate)
-            noise = torch.randn((1, *backend.image_shape), generator=generator)
-            images[candidate] = sample(estimate, backend.schedule, timesteps, noise, generator=generator, clip_x0=p["clip_x0"])
-        best = pick_seed(backend, images, [(far_view, far), (lambda x: x, close)])
-        for candidate, image in images.items():
-            meta = {"pair": pair, "seed": candidate, "chosen": candidate == best, "far": far, "close": close, "kernel": kernel, "sigma": sigma}
-            ctx.figure(f"{pair} seed {candidate} hybrid", image[0], f"close: “{close}”, far: “{far}”, seed {candidate}", value_range=value_range, reading="close", **meta)
-            ctx.figure(f"{pair} seed {candidate} far", far_view(image)[0], f"low-passed (as from far): “{far}”, seed {candidate}", value_range=value_range, reading="far", **meta)
+    if judges is None:
+        return [Reading("close", close, "close", tag="hybrid"), Reading("far", far, "low-passed", far_view)]
+    control = search.sampler(plain, ctx.params["batch"])(BASE_SEED)
+    plain_far = float(ctx.backend.classify(far_view(control))[:, digit_of(far)].max())
+    return [Reading("close", close, "close", tag="hybrid", judge=judges[0]),
+            Reading("far", far, "low-passed", far_view, judge=judges[1], control=Control("plain", plain_far, ctx.params["target"]))]
 
 
+def _judges(ctx, kernel, sigma):
+    """The second judge of each reading (none when params["nearest"] is 0): the nearest real digits, low-passed the
+    same way for the far reading."""
+    from generator.diffusion.filters import gaussian_blur
+    from generator.mnist.search import RealDigits
 
-def _search_digits(ctx):
-    """The MNIST UNet: batches of candidates judged by the 2.0 classifier, the far reading on the low-passed image."""
+    if not ctx.params["nearest"]:
+        return None, None
+    real = RealDigits.load(ctx.input_path("mnist"))
+    ctx.note("data", real.source)
+    return real.judge(ctx.params["nearest"]), real.judge(ctx.params["nearest"], lambda x: gaussian_blur(x, kernel, sigma))
+
+
+def _guided(backend, scale):
+    from generator.diffusion.estimators import cfg
+
+    unconditional = backend.estimator(backend.encode(""))
+    return lambda prompt: cfg(backend.estimator(backend.encode(prompt)), unconditional, scale)
+
+
+def _from_far(image):
+    """The whole image shrunk to a third of its side on the background: what a reader sees from three times as far."""
     import torch
     import torch.nn.functional as F
 
-    from generator.diffusion.estimators import cfg, hybrid
-    from generator.diffusion.filters import gaussian_blur
-    from generator.diffusion.schedule import strided_timesteps
-    from generator.mnist.backend import digit_of
-    from generator.mnist.data import load_mnist
-    from generator.mnist.search import batch_sampler, nearest_digits, search_batches
-
-    backend, value_range, p = ctx.backend, ctx.backend.value_range, ctx.params
-    timesteps = strided_timesteps(990, p["stride"])
-    unconditional = backend.estimator(backend.encode(""))
-    kernel, sigma, scale = p["blur_28px"]["kernel"], p["blur_28px"]["sigma"], p["blur_28px"]["cfg_scale"]
-
-    def far_view(image):
-        return gaussian_blur(image, kernel, sigma)
-
-    judges = None
-    if p["nearest"]:
-        data = load_mnist(ctx.input_path("mnist"))
-        ctx.note("data", data.source)
-        # the far reading is a low-passed image, so it is compared with low-passed real digits
-        real, labels = data.train_images * 2 - 1, data.train_labels
-        judges = [lambda x, refs=refs: nearest_digits(x, refs, labels, k=p["nearest"]) for refs in (far_view(real), real)]
-
-    def from_far(image):
-        # the whole image shrunk to a third of its side on the background: what a reader sees from three times as far
-        side = image.shape[-1]
-        small = F.interpolate(image, size=side // 3, mode="area")
-        canvas = torch.full_like(image, -1.0)
-        start = (side - side // 3) // 2
-        canvas[..., start : start + side // 3, start : start + side // 3] = small
-        return canvas
-
-    for pair, (far, close) in enumerate(ctx.prompts, start=1):
-        plain = cfg(backend.estimator(backend.encode(close)), unconditional, scale)
-        estimate = hybrid(cfg(backend.estimator(backend.encode(far)), unconditional, scale), plain, kernel=kernel, sigma=sigma)
-        control = batch_sampler(plain, backend.schedule, timesteps, (p["batch"], *backend.image_shape), ctx.generator, p["clip_x0"])(BASE_SEED)
-        ctx.metric(f"reads_{pair}_plain_far", float(backend.classify(far_view(control))[:, digit_of(far)].max()))
-
-        sample_batch = batch_sampler(estimate, backend.schedule, timesteps, (p["batch"], *backend.image_shape), ctx.generator, p["clip_x0"])
-        seeds = ctx.track(range(BASE_SEED, BASE_SEED + p["max_batches"]), f"hybrid {pair}: batches of {p['batch']}")
-        readings = [(far_view, digit_of(far)), (lambda x: x, digit_of(close))]
-        kept, sampled = search_batches(sample_batch, backend.classify, readings, seeds, p["target"], keep=5, vote=judges, majority=p["majority"])
-        ctx.metric(f"candidates_{pair}", sampled)
-        best = kept[0]
-        for name, value in (("far", best.scores[0]), ("close", best.scores[1]), ("far_not_digit", best.not_digit[0]), ("close_not_digit", best.not_digit[1])):
-            ctx.metric(f"reads_{pair}_{name}", value)
-        if best.votes:
-            ctx.metric(f"reads_{pair}_far_nearest", best.votes[0])
-            ctx.metric(f"reads_{pair}_close_nearest", best.votes[1])
-        for candidate in kept:
-            meta = {"pair": pair, "seed": candidate.seed, "index": candidate.index, "chosen": candidate is best, "far": far, "close": close,
-                    "kernel": kernel, "sigma": sigma, "batch": p["batch"], "probabilities": list(candidate.scores), "not_digit": list(candidate.not_digit),
-                    "nearest": list(candidate.votes)}
-            ctx.figure(f"{pair} {candidate.label} hybrid", candidate.image[0], f"close: “{close}” ({candidate.scores[1]:.2f}), {candidate.label}",
-                       value_range=value_range, reading="close", **meta)
-            ctx.figure(f"{pair} {candidate.label} far", far_view(candidate.image)[0],
-                       f"low-passed: “{far}” ({candidate.scores[0]:.2f}), {candidate.label}", value_range=value_range, reading="far", **meta)
-            if candidate is best:
-                ctx.figure(f"{pair} {candidate.label} from far", from_far(candidate.image)[0], f"the same image from three times as far, {candidate.label}",
-                           value_range=value_range, reading="from far", **meta)
+    side = image.shape[-1]
+    canvas = torch.full_like(image, -1.0)
+    start = (side - side // 3) // 2
+    canvas[..., start : start + side // 3, start : start + side // 3] = F.interpolate(image, size=side // 3, mode="area")
+    return canvas

@@ -181,11 +181,14 @@ def test_classifier_scores_are_printed_when_a_section_records_them(report) -> No
     _, modules, _ = report
     results = results_for(report, "1.8")
     mnist = next(r for r in results if r.backend == "mnist")
-    reads = {f"reads_{pair}_{what}": 0.0 for pair in range(1, 5) for what in ("upright", "view", "upright_not_digit", "view_not_digit", "trivial", "trivial_back")}
-    reads |= {f"candidates_{pair}": 64 for pair in range(1, 5)} | {"reads_1_upright": 0.91, "reads_1_view": 0.84, "reads_1_trivial": 0.03}
+    reads = {f"{measure}_{pair}_{reading}": 0.0 for pair in range(1, 6) for reading in ("upright", "view") for measure in ("reads", "not_digit", "real")}
+    reads |= {f"candidates_{pair}": 64 for pair in range(1, 6)} | {f"{flag}_{pair}": 0 for pair in range(1, 6) for flag in ("passes", "trivial")}
+    reads |= {"reads_1_upright": 0.91, "reads_1_view": 0.84, "real_1_view": 0.03, "passes_1": 1}
     scored = dataclasses.replace(mnist, manifest={**mnist.manifest, "metrics": reads})
     page = tabs(render(report, "a1_8_visual_anagrams.md.j2", section=modules["1.8"].spec, results=[scored], profile="smoke"))["MNIST UNet"]
-    assert "with probability **0.91**" in page and "with probability\n**0.84**" in page and "Real test digits: 3% of the real 4s" in page
+    flat = " ".join(page.split())
+    assert "| classifier of 2.0: probability of the digit | 0.91 | 0.84 |" in flat and "| real test digits of the other prompt that already read so | 0% | 3% |" in flat
+    assert "Upright it reads 4; rotated 90° it reads 7." in flat and "Upright it should read 7 and upside down 2, but the judges do not accept both readings." in flat
     one_step = next(r for r in results_for(report, "1.3") if r.backend == "mnist")
     scored = dataclasses.replace(one_step, manifest={**one_step.manifest, "metrics": {"reads_one_step_t750": 0.83}})
     page = tabs(render(report, "a1_3_one_step_denoising.md.j2", section=modules["1.3"].spec, results=[scored], profile="smoke"))["MNIST UNet"]
