@@ -79,7 +79,8 @@ class StatCache(JsonMemo):
         key = str(path)
         identity = [stat.st_size, stat.st_mtime_ns, stat.st_ino]
         entry = self.entries.get(key)
-        if entry is not None and entry[:3] == identity:
+        # an entry another version wrote in another form (a dict) is not this file's: hash it again
+        if isinstance(entry, list) and len(entry) == 4 and entry[:3] == identity:
             return entry[3]
         digest = sha256_path(path)
         if time.time_ns() - stat.st_mtime_ns > self.RACY_NS:

@@ -65,8 +65,11 @@ def compare_unconditional(ctx, ddpm, flow):
     ctx.plot("seconds against steps", {NAMES[k]: [ctx.metrics[f"{k}_seconds_per_100_steps_{n}"] for n in steps] for k in METHODS},
              "seconds to draw 100 samples on this machine, by sampler steps", ylabel="seconds per 100 samples", **{**x, "logy": True})
     shared_epochs = range(1, min(len(v) for v in epochs.values()) + 1)
+    for method, result in zip(METHODS, (ddpm, flow), strict=True):  # the steps each scored its epochs with
+        ctx.metric(f"{method}_epoch_steps", result.params.get("epoch_steps") or result.params.get("steps") or 300)
     ctx.plot("legible against epochs", {NAMES[k]: v[: len(shared_epochs)] for k, v in epochs.items()},
-             "share of samples that read as a digit after each epoch, each method with its own sampler", ylabel="legible share",
+             f"share of samples that read as a digit after each epoch (DDPM in {ctx.metrics['ddpm_epoch_steps']} steps, flow matching in "
+             f"{ctx.metrics['flow_epoch_steps']})", ylabel="legible share",
              x=list(shared_epochs), xlabel="epoch", logy=False)
 
 

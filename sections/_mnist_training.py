@@ -71,9 +71,12 @@ def sampling(p):
     return {"sampler": p["objective"], "steps": p.get("steps")}
 
 
-def sampler_words(p):
-    """The sampler as a caption says it."""
-    return f"{p['steps']} Euler steps" if p["objective"] == "flow" else "DDPM from t = 300 to 0"
+def sampler_words(p, steps=None):
+    """The sampler as a caption says it, at its own steps or at `steps`."""
+    steps = steps or own_steps(p)
+    if p["objective"] == "flow":
+        return f"{steps} Euler steps"
+    return "DDPM from t = 300 to 0" if steps == 300 else f"DDPM in {steps} strided steps"
 
 
 def keep_epoch_weights(ctx, epochs):
@@ -118,6 +121,11 @@ def own_steps(p):
     return p["steps"] if p["objective"] == "flow" else 300
 
 
+def epoch_steps(p):
+    """The sampler steps of the after-each-epoch scores: `epoch_steps` where the section sets it, else its own."""
+    return p.get("epoch_steps") or own_steps(p)
+
+
 def timed_samples(model, count, p, steps, seed, **options):
     """Seeded samples at `steps` network evaluations, and the seconds per 100 of them."""
     import time
@@ -153,14 +161,15 @@ def time_conditioned(ctx):
 
     device = next(result.model.parameters()).device
     for epoch in ctx.track(range(1, config.epochs + 1), "sampling after each epoch"):
+        steps = own_steps(p) if epoch == config.epochs else epoch_steps(p)
         if epoch == config.epochs:
             samples = final
         else:
-            samples, _ = timed_samples(load_model(checkpoint_path(ctx.work_dir, epoch), device), p["epoch_samples"], p, own_steps(p), seed)
+            samples, _ = timed_samples(load_model(checkpoint_path(ctx.work_dir, epoch), device), p["epoch_samples"], p, epoch_steps(p), seed)
             score_unconditional(ctx, samples, suffix=f"_epoch_{epoch}")
         if epoch in p["sample_epochs"]:
             ctx.grid(f"epoch {epoch}", samples[: p["samples"]], ncols=10, value_range=(0.0, 1.0), epoch=epoch, seed=seed,
-                     caption=f"{p['samples']} samples after epoch {epoch} of {config.epochs}, {sampler_words(p)}, seed {seed}")
+                     caption=f"{p['samples']} samples after epoch {epoch} of {config.epochs}, {sampler_words(p, steps)}, seed {seed}")
     ctx.metric(f"legible_share_epoch_{config.epochs}", ctx.metrics["legible_share"])
     ctx.gif("trajectory", frames, f"sampling {p['gif_samples']} digits, {sampler_words(p)}", value_range=(0.0, 1.0),
             ncols=int(p["gif_samples"] ** 0.5), scale=4, seed=seed)

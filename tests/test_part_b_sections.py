@@ -19,6 +19,10 @@ def names(m: dict) -> list[str]:
     return [figure["name"] for figure in m["figures"]]
 
 
+def caption(m, name):
+    return next(f["caption"] for f in m["figures"] if f["name"] == name)
+
+
 def test_classifier_section_records_accuracy_reject_rate_and_saves_a_checkpoint(smoke_site):
     m = manifest(smoke_site, "2.0")
     assert 0.0 <= m["metrics"]["test_accuracy"] <= 1.0 and m["metrics"]["test_images"] == 1000
@@ -57,6 +61,30 @@ def test_class_conditioned_page_has_sweep_grids_and_on_target_shares(smoke_site)
     assert names(m) == ["loss", "architecture", "guidance 0", "guidance 5", "guidance 10", "epoch 2", "trajectory"]
     assert all(0.0 <= m["metrics"][f"on_target_gamma_{g}"] <= 1.0 and m["metrics"][f"samples_gamma_{g}"] == 10 for g in ("0", "5", "10"))
     assert (smoke_site.root / "artifacts/2.3/none/smoke/unet.safetensors").is_file()
+
+
+def test_flow_matching_pages_have_the_deliverables_of_the_course(smoke_site):
+    m = manifest(smoke_site, "2.4")
+    assert names(m) == ["loss", "architecture", "histogram", "epoch 1", "epoch 2", "trajectory"]
+    metrics = m["metrics"]
+    assert {"legible_share", "train_images", *(f"share_{d}" for d in range(10))} <= set(metrics)
+    assert metrics["legible_share_steps_5"] == metrics["legible_share"]  # smoke samples with its own 5 Euler steps
+    assert m["inputs"]["spec"]["params"]["objective"] == "flow" and "Euler" in caption(m, "trajectory")
+    m = manifest(smoke_site, "2.5")
+    assert names(m) == ["loss", "architecture", "guidance 0", "guidance 5", "guidance 10", "epoch 2", "trajectory"]
+    assert 0.0 <= m["metrics"]["on_target_gamma_5"] <= 1.0 and m["metrics"]["on_target_steps_5"] == m["metrics"]["on_target_gamma_5"]
+
+
+def test_the_comparison_sets_the_two_objectives_side_by_side_from_what_they_measured(smoke_site):
+    m = manifest(smoke_site, "2.6")
+    assert names(m) == ["legible against steps", "seconds against steps", "legible against epochs", "on target against steps"]
+    metrics, ddpm, flow = m["metrics"], manifest(smoke_site, "2.2")["metrics"], manifest(smoke_site, "2.4")["metrics"]
+    for n in (2, 5, 300):
+        assert metrics[f"ddpm_legible_steps_{n}"] == ddpm[f"legible_share_steps_{n}"] and metrics[f"flow_legible_steps_{n}"] == flow[f"legible_share_steps_{n}"]
+    assert metrics["ddpm_legible_epoch_1"] == ddpm["legible_share_epoch_1"] and metrics["margin"] == (2 / 8) ** 0.5
+    assert m["inputs"]["upstream"] == {f"{s}/none/smoke": manifest(smoke_site, s)["fingerprint"] for s in ("2.2", "2.3", "2.4", "2.5")}
+    page = (smoke_site.root / "docs/part-b/2.6.md").read_text()
+    assert "within the noise of 8 samples" in page
 
 
 def test_every_trained_unet_is_drawn_on_its_page(smoke_site):
