@@ -20,7 +20,7 @@ def test_a_forced_precision_is_part_of_a_part_b_fingerprint_and_auto_changes_not
     pyproject.write_text(pyproject.read_text().replace('precision = "auto"', 'precision = "bf16"'))
     status = json.loads(project.gen("status", "--json").stdout)
     assert {r["state"] for r in status} == {"stale"}
-    assert any("spec.precision" in reason and "bf16" in reason for reason in status[0]["reasons"]), status[0]["reasons"]
+    assert status[0]["reasons"] == ['precision: added "bf16"']
 
 
 def test_an_unknown_precision_is_one_sentence(project):
