@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -26,6 +27,9 @@ from generator.engine.config import Project
 from generator.run.build import Listener
 from generator.run.work import WorkerHandle
 from generator.serve.http_handler import Builds, preview_server
+
+if TYPE_CHECKING:
+    from watchdog.observers.api import BaseObserver
 
 QUIET_S = 0.05  # an editor's save is several file events; rebuild once they stop
 STOP_SIGNALS = {signal.SIGINT: "Ctrl+C", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
@@ -145,7 +149,7 @@ class _Edits:
         return changed
 
 
-def _watch(project: Project, edits: _Edits):  # noqa: ANN202 - watchdog's Observer, imported only by serve
+def _watch(project: Project, edits: _Edits) -> BaseObserver:
     """Watch the project's folders, and its root's own files (mkdocs.yml, pyproject.toml), for edits; started."""
     from watchdog.events import FileSystemEventHandler
     from watchdog.observers import Observer
