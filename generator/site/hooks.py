@@ -1,9 +1,13 @@
-"""MkDocs hooks: the nav in section order, cached figures served from cache/, MathJax served from node_modules/."""
+"""MkDocs hooks: the nav in section order, cached figures served from cache/ (each GIF with its sprite sheet), MathJax
+served from node_modules/."""
 
 from __future__ import annotations
 
+import logging
 import os
+import posixpath
 import re
+import time
 from pathlib import Path
 
 from mkdocs.config.defaults import MkDocsConfig
@@ -11,7 +15,11 @@ from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
+from generator.disk import StatCache, write_atomic
 from generator.engine.files import OutsideProjectError, inside
+from generator.site.sprites import sprite_name, sprite_sheet
+
+log = logging.getLogger("mkdocs.hooks.gen")
 
 # The parts of MathJax's es5 build the pages can ask for: the TeX→CHTML bundle, its fonts, and the
 # components it loads on demand (TeX extensions, the menu, assistive MathML).
@@ -56,6 +64,28 @@ def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Fil
     return markdown
 
 
+# The links of the interactive figures' raw HTML (templates/_interactive.md.j2): an image of the macros and a scrubber's
+# sprite sheet. The renderer writes every figure link relative to the page's Markdown file; MkDocs rewrites those of
+# Markdown to the page's URL but leaves raw HTML alone.
+_RAW_LINKS = re.compile(r'(<img class="off-glb" src="|data-sprite=")([^"]*)(")')
+
+
+def on_page_content(html: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+    """The interactive figures' links made relative to the page's URL, as MkDocs makes a Markdown link (a page
+    `part-b/2.2.md` is served as `part-b/2.2/`, one folder deeper)."""
+    source = posixpath.dirname(page.file.src_uri)
+    served = posixpath.dirname(page.url) or "."
+
+    def relink(match: re.Match) -> str:
+        link = match.group(2)
+        if not link or link.startswith(("/", "#")) or ":" in link.split("/", 1)[0]:
+            return match.group(0)  # absolute, an anchor, or with a scheme (data:, https:)
+        target = posixpath.normpath(posixpath.join(source, link))
+        return f"{match.group(1)}{posixpath.relpath(target, served)}{match.group(3)}"
+
+    return _RAW_LINKS.sub(relink, html)
+
+
 # Pages around the sections, each in the nav only when it exists: a part's overview first in that part, and the
 # closing pages after Part B.
 PART_OVERVIEWS = {"Part A": "overview-part-a.md", "Part B": "overview-part-b.md"}
@@ -72,7 +102,8 @@ def _with_report_pages(docs: Path, nav: list) -> list:
 
 
 def on_files(files: Files, config: MkDocsConfig) -> Files:
-    """Add the figures of cache/ as figures/…, MathJax's es5 build as assets/mathjax/… and Mermaid as assets/mermaid/…
+    """Add the figures of cache/ as figures/… (a GIF's sprite sheet beside it, see _sprite_sheets), MathJax's es5 build
+    as assets/mathjax/… and Mermaid as assets/mermaid/…
 
     Nothing from outside the project is published: a docs/ file that is a link out of the project, or a cache/ file
     or folder that is a link out of cache/ (gen never makes one; cache/ is committed, so anyone could), stops the
@@ -83,10 +114,14 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
         for file in files:  # docs/ as MkDocs walked it (following links), beside the theme's own files
             if file.abs_src_path and docs in Path(file.abs_src_path).parents:
                 inside(Path(file.abs_src_path), root)
-        for path in _figures(root / "cache", root):
-            files.append(File.generated(config, f"figures/{path.relative_to(root / 'cache').as_posix()}", abs_src_path=str(path)))
+        figures = _figures(root / "cache", root)
     except OutsideProjectError as error:
         raise PluginError(str(error)) from None
+    for path in figures:
+        files.append(File.generated(config, f"figures/{path.relative_to(root / 'cache').as_posix()}", abs_src_path=str(path)))
+    for gif, sheet in _sprite_sheets([path for path in figures if path.suffix == ".gif"], root / "artifacts" / SPRITES):
+        uri = f"figures/{gif.relative_to(root / 'cache').with_name(sprite_name(gif.name)).as_posix()}"
+        files.append(File.generated(config, uri, abs_src_path=str(sheet)))
     mathjax = root / "node_modules" / "mathjax" / "es5"
     if not (mathjax / MATHJAX_ENTRY).is_file():
         raise PluginError(f"MathJax is not installed at {mathjax}; run `npm ci` (scripts/setup does) so math renders offline")
@@ -116,3 +151,44 @@ def _figures(cache: Path, root: Path) -> list[Path]:
             if path.suffix in (".png", ".gif", ".svg") and not name.startswith(".") and inside(path, cache).is_file():
                 found.append(path)
     return found
+
+
+# Sprite sheets are made at site-build time, never in cache/ (a result holds what its compute wrote), into this folder of
+# artifacts/: `<SHA-256 of the GIF>.png`, so a GIF whose bytes did not change costs a stat (its hash is remembered by
+# stat, as the engine's are) and one that changed gets a new sheet. Sheets that no build has used for SPRITES_KEEP_S are
+# deleted; one in use is touched by every build that publishes it, so a build running beside this one keeps its sheets.
+SPRITES = ".sprites"
+SPRITES_KEEP_S = 600
+
+
+def _sprite_sheets(gifs: list[Path], folder: Path) -> list[tuple[Path, Path]]:
+    """Each GIF with its sprite sheet (generator/site/sprites.py), made once per GIF content. A GIF that cannot be read,
+    or a sheet that cannot be written (a read-only project), is left without one: the page then shows the GIF itself."""
+    if not gifs:
+        return []
+    hashes = StatCache(folder / "stat-cache.json")
+    sheets = []
+    for gif in gifs:
+        try:
+            sheet = folder / f"{hashes.sha256(gif, gif.stat())}.png"
+            if sheet.is_file():
+                os.utime(sheet)
+            else:
+                write_atomic(sheet, sprite_sheet(gif)[0])
+        except (OSError, ValueError) as error:
+            log.info("no sprite sheet for %s: %s", gif, error)
+            continue
+        sheets.append((gif, sheet))
+    hashes.save()
+    _prune(folder, {sheet for _, sheet in sheets})
+    return sheets
+
+
+def _prune(folder: Path, used: set[Path]) -> None:
+    cutoff = time.time() - SPRITES_KEEP_S
+    for sheet in folder.glob("*.png"):
+        try:
+            if sheet not in used and sheet.stat().st_mtime < cutoff:
+                sheet.unlink()
+        except OSError:
+            continue

@@ -16,6 +16,7 @@ from PIL import Image, ImageSequence, UnidentifiedImageError
 
 MAX_SHEET_WIDTH = 4096  # browsers decode wider images, but some mobile ones downsample past this
 DEFAULT_FRAME_MS = 100  # a GIF that states no frame duration
+LAST_FRAME_HOLD = 15  # media.gif_bytes shows the last frame 15 times as long as the others
 
 
 def sprite_name(gif_name: str) -> str:
@@ -32,8 +33,12 @@ def sheet_columns(frames: int, frame_w: int) -> int:
 def sprite_sheet(gif_path: Path) -> tuple[bytes, dict[str, Any]]:
     """The frames of `gif_path` in row-major order in a grid, as PNG bytes (the same bytes for the same GIF), and
     `{"frames", "cols", "rows", "frame_w", "frame_h", "frame_ms"}`: frame k sits at column k % cols, row k // cols, and
-    `frame_ms` is how long the GIF shows its first frame (the pace of the scrubber's playback)."""
-    frames, frame_ms = _frames(Path(gif_path))
+    `frame_ms` is how long the GIF shows one frame (the pace of the scrubber's playback).
+
+    Frame k is the k-th frame the section wrote (ctx.gif), so a page's labels and the manifest's frame count hold for
+    the sheet: the GIF writer stores a run of identical frames as one frame shown for their summed durations, and the
+    sheet gives each of them its cell again."""
+    frames, frame_ms = _as_written(*_frames(Path(gif_path)))
     frame_h, frame_w = frames[0].shape[:2]
     cols = sheet_columns(len(frames), frame_w)
     rows = math.ceil(len(frames) / cols)
@@ -45,17 +50,34 @@ def sprite_sheet(gif_path: Path) -> tuple[bytes, dict[str, Any]]:
     return _png(sheet), meta
 
 
-def _frames(path: Path) -> tuple[list[np.ndarray], int]:
-    """Every frame as it is shown (earlier frames composited by Pillow), RGBA, and the first frame's duration."""
+def _frames(path: Path) -> tuple[list[np.ndarray], list[int]]:
+    """Every frame as it is shown (earlier frames composited by Pillow), RGBA, and how long each is shown (ms)."""
     try:
         with Image.open(path) as image:
             if image.format != "GIF":
                 raise ValueError(f"{path} is a {image.format} image, not a GIF; a sprite sheet is made from a GIF's frames.")
-            frames = [np.asarray(frame.convert("RGBA")) for frame in ImageSequence.Iterator(image)]
-            image.seek(0)
-            return frames, int(image.info.get("duration") or DEFAULT_FRAME_MS)
+            frames, durations = [], []
+            for frame in ImageSequence.Iterator(image):
+                frames.append(np.asarray(frame.convert("RGBA")))
+                durations.append(int(frame.info.get("duration") or 0))
+            return frames, durations
     except (UnidentifiedImageError, OSError) as error:
         raise ValueError(f"{path} is not a readable GIF ({error}); rebuild the figure that wrote it.") from None
+
+
+def _as_written(frames: list[np.ndarray], durations: list[int]) -> tuple[list[np.ndarray], int]:
+    """The frames as media.gif_bytes was given them, and the duration of one. It shows every frame for the same time and
+    the last LAST_FRAME_HOLD times as long; Pillow merges a run of identical frames into one whose duration is their
+    sum. So the common divisor of the durations is one frame's, and each stored frame stands for duration / that many
+    (the last for LAST_FRAME_HOLD − 1 fewer). A GIF that does not fit that pattern is taken as it is stored."""
+    if not all(durations):
+        return frames, DEFAULT_FRAME_MS
+    one = math.gcd(*durations)
+    copies = [duration // one for duration in durations]
+    copies[-1] -= LAST_FRAME_HOLD - 1
+    if copies[-1] < 1:
+        return frames, durations[0]
+    return [frame for frame, count in zip(frames, copies, strict=True) for _ in range(count)], one
 
 
 def _png(sheet: np.ndarray) -> bytes:
