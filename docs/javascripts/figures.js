@@ -1,5 +1,5 @@
 /* Interactive figures: anagrams that turn into their second reading, hybrids seen from a distance, a frame scrubber
-   over a GIF's sprite sheet, and a before/after slider. The markup comes from templates/_interactive.md.j2 and works
+   over a GIF's sprite sheet (or over a few stills), and a before/after slider (over one edit or one per level). The markup comes from templates/_interactive.md.j2 and works
    without this script (every image is shown as it is); this script only enhances it. Styles: stylesheets/figures.css. */
 (() => {
   "use strict";
@@ -158,7 +158,18 @@
     update();
   }
 
-  /* ---------- Scrubber: every frame of a GIF from one sprite sheet ---------- */
+  /* ---------- Scrubber: every frame of a GIF from one sprite sheet, or a few stills one at a time ---------- */
+
+  const STILL_MS = 700; // a still of a series (not an animation) shows this long when played
+
+  function labelsOf(figure) {
+    try {
+      const labels = JSON.parse(figure.dataset.labels || "[]");
+      return Array.isArray(labels) ? labels : [];
+    } catch (error) {
+      return [];
+    }
+  }
 
   // Loads a scrubber's sheet when the figure comes near the screen, not with the page.
   const sheetObserver = "IntersectionObserver" in window ? new IntersectionObserver((entries, observer) => {
@@ -170,6 +181,10 @@
   }, { rootMargin: "50% 0px" }) : null;
 
   function enhanceScrub(figure) {
+    if (figure.querySelector(":scope > .gen-scrub__stills")) {
+      buildStills(figure);
+      return;
+    }
     const gif = figure.querySelector(":scope > img");
     if (!gif || !figure.dataset.sprite) return;
     figure.genLoad = () => {
@@ -184,46 +199,24 @@
     if (sheetObserver) sheetObserver.observe(figure); else figure.genLoad();
   }
 
-  function buildScrub(figure, gif, sprite) {
-    const data = figure.dataset;
-    const frameW = Number(data.frameW) || gif.naturalWidth;
-    const frameH = Number(data.frameH) || gif.naturalHeight;
-    const cols = Number(data.cols) || Math.max(1, Math.round(sprite.naturalWidth / frameW));
-    const rows = Number(data.rows) || Math.max(1, Math.round(sprite.naturalHeight / frameH));
-    const frames = Math.min(Number(data.frames) || cols * rows, cols * rows);
-    let labels = [];
-    try { labels = JSON.parse(data.labels || "[]"); } catch (error) { labels = []; }
-    const labelOf = (k) => (Array.isArray(labels) && labels[k] != null ? String(labels[k]) : `step ${k + 1} of ${frames}`);
-    const frameMs = Number(data.frameMs) || 100;
-    const caption = captionOf(figure) || gif.alt;
-
+  // Play/pause, a frame slider and the frame's label, shared by both kinds; `draw(k, label)` shows frame k.
+  function scrubControls(figure, frames, labelOf, frameMs, draw, extra = []) {
     const id = nextId("frame");
-    const view = element("div", { class: "gen-scrub__frame", role: "img" });
-    view.style.backgroundImage = `url("${sprite.src}")`;
-    view.style.backgroundSize = `${cols * 100}% ${rows * 100}%`;
-    view.style.aspectRatio = `${frameW} / ${frameH}`;
     const play = element("button", { type: "button", class: "gen-scrub__play", "aria-pressed": "false", text: "Play" });
     const input = element("input", { type: "range", id, min: "0", max: String(frames - 1), step: "1", value: "0" });
     const output = element("output", { for: id, class: "gen-scrub__label" });
-    const download = element("a", { href: gif.getAttribute("src"), class: "gen-scrub__download", download: "", text: "GIF" });
-    download.setAttribute("aria-label", "Download the animation as a GIF");
     const controls = element("div", { class: "gen-controls gen-scrub__controls" }, [
-      play, element("label", { for: id, class: "gen-visually-hidden", text: "Frame" }), input, download, output,
+      play, element("label", { for: id, class: "gen-visually-hidden", text: "Frame" }), input, ...extra, output,
     ]);
-    gif.hidden = true;
-    gif.after(view, controls);
 
     let frame = 0;
     let timer = null;
     const showFrame = (k) => {
       frame = Math.max(0, Math.min(frames - 1, k));
-      const col = frame % cols;
-      const row = Math.floor(frame / cols);
-      view.style.backgroundPosition = `${cols > 1 ? (100 * col) / (cols - 1) : 0}% ${rows > 1 ? (100 * row) / (rows - 1) : 0}%`;
+      draw(frame, labelOf(frame));
       input.value = String(frame);
       output.textContent = labelOf(frame);
       input.setAttribute("aria-valuetext", labelOf(frame));
-      view.setAttribute("aria-label", `${caption} (${labelOf(frame)})`);
       figure.dataset.frame = String(frame);
     };
     const pause = () => {
@@ -245,38 +238,103 @@
       play.setAttribute("aria-pressed", "true");
     });
     input.addEventListener("input", () => { pause(); showFrame(Number(input.value)); });
-    const start = Number(data.start) || 0;
+    const start = Number(figure.dataset.start) || 0;
     showFrame(start < 0 ? frames + start : start);
+    return controls;
   }
 
-  /* ---------- Before/after: the edit revealed over the original ---------- */
+  function buildScrub(figure, gif, sprite) {
+    const data = figure.dataset;
+    const frameW = Number(data.frameW) || gif.naturalWidth;
+    const frameH = Number(data.frameH) || gif.naturalHeight;
+    const cols = Number(data.cols) || Math.max(1, Math.round(sprite.naturalWidth / frameW));
+    const rows = Number(data.rows) || Math.max(1, Math.round(sprite.naturalHeight / frameH));
+    const frames = Math.min(Number(data.frames) || cols * rows, cols * rows);
+    const labels = labelsOf(figure);
+    const labelOf = (k) => (labels[k] != null ? String(labels[k]) : `step ${k + 1} of ${frames}`);
+    const caption = captionOf(figure) || gif.alt;
+
+    const view = element("div", { class: "gen-scrub__frame", role: "img" });
+    view.style.backgroundImage = `url("${sprite.src}")`;
+    view.style.backgroundSize = `${cols * 100}% ${rows * 100}%`;
+    view.style.aspectRatio = `${frameW} / ${frameH}`;
+    const download = element("a", { href: gif.getAttribute("src"), class: "gen-scrub__download", download: "", text: "GIF" });
+    download.setAttribute("aria-label", "Download the animation as a GIF");
+    const controls = scrubControls(figure, frames, labelOf, Number(data.frameMs) || 100, (k, label) => {
+      const col = k % cols;
+      const row = Math.floor(k / cols);
+      view.style.backgroundPosition = `${cols > 1 ? (100 * col) / (cols - 1) : 0}% ${rows > 1 ? (100 * row) / (rows - 1) : 0}%`;
+      view.setAttribute("aria-label", `${caption} (${label})`);
+    }, [download]);
+    gif.hidden = true;
+    gif.after(view, controls);
+  }
+
+  // A series of stills (an image at several noise levels): one place, one still at a time.
+  function buildStills(figure) {
+    const stills = Array.from(figure.querySelectorAll(".gen-scrub__still"));
+    if (stills.length < 2) return;
+    const images = stills.map((still) => still.querySelector("img"));
+    const labels = labelsOf(figure);
+    const labelOf = (k) => (labels[k] != null ? String(labels[k]) : captionOf(stills[k]) || images[k].alt);
+    const caption = captionOf(figure);
+    const stack = element("div", { class: "gen-scrub__stack", role: "img" }, images);
+    const controls = scrubControls(figure, images.length, labelOf, Number(figure.dataset.frameMs) || STILL_MS, (k, label) => {
+      images.forEach((image, i) => image.classList.toggle("gen-scrub__shown", i === k));
+      stack.setAttribute("aria-label", caption ? `${caption} (${label})` : label);
+    });
+    figure.querySelector(":scope > .gen-scrub__stills").replaceWith(stack, controls);
+  }
+
+  /* ---------- Before/after: the edit revealed over the original, at one of several levels ---------- */
 
   function enhanceCompare(figure) {
-    const parts = figure.querySelectorAll(".gen-compare__part");
-    if (parts.length !== 2) return;
-    const [before, after] = Array.from(parts, (part) => part.querySelector("img"));
-    const [beforeName, afterName] = Array.from(parts, (part) => captionOf(part) || part.querySelector("img").alt);
-    const id = nextId("reveal");
+    const parts = Array.from(figure.querySelectorAll(".gen-compare__part"));
+    if (parts.length < 2) return;
+    const [before, ...afters] = parts.map((part) => part.querySelector("img"));
+    const [beforeName, ...afterNames] = parts.map((part) => captionOf(part) || part.querySelector("img").alt);
+    const labels = labelsOf(figure);
+    const levelName = (k) => (labels[k] != null ? String(labels[k]) : afterNames[k]);
     const line = element("span", { class: "gen-compare__line", "aria-hidden": "true" });
-    const stage = element("div", { class: "gen-compare__stage" }, [before, after, line]);
+    const stage = element("div", { class: "gen-compare__stage" }, [before, ...afters, line]);
     before.classList.add("gen-compare__before");
-    after.classList.add("gen-compare__after");
+    const id = nextId("reveal");
     const input = element("input", { type: "range", id, min: "0", max: "100", step: "1", value: "50" });
-    const controls = element("div", { class: "gen-controls gen-compare__controls" }, [
+    const controls = [element("div", { class: "gen-controls gen-compare__controls" }, [
       element("label", { for: id, text: "Reveal the edit" }), input,
-    ]);
+    ])];
+    // Several edits (one per noise level): a second slider picks the one shown.
+    let level = 0;
+    let levelInput = null;
+    if (afters.length > 1) {
+      const levelId = nextId("level");
+      level = Math.min(afters.length - 1, Math.max(0, Number(figure.dataset.start) || Math.floor((afters.length - 1) / 2)));
+      levelInput = element("input", { type: "range", id: levelId, min: "0", max: String(afters.length - 1), step: "1", value: String(level) });
+      controls.unshift(element("div", { class: "gen-controls gen-compare__controls gen-compare__levels" }, [
+        element("label", { for: levelId, text: figure.dataset.levelName || "Level" }), levelInput,
+      ]));
+    }
     // The edit shows left of the line, the original right of it.
+    const afterLabel = element("span");
     const names = element("p", { class: "gen-compare__names", "aria-hidden": "true" }, [
-      element("span", { text: `◂ ${afterName}` }), element("span", { text: `${beforeName} ▸` }),
+      afterLabel, element("span", { text: `${beforeName} ▸` }),
     ]);
-    figure.querySelector(".gen-compare__parts").replaceWith(stage, controls, names);
+    figure.querySelector(".gen-compare__parts").replaceWith(stage, ...controls, names);
     const update = () => {
       const percent = Number(input.value);
-      after.style.clipPath = `inset(0 ${100 - percent}% 0 0)`;
+      afters.forEach((after, k) => {
+        after.classList.toggle("gen-compare__after", k === level);
+        after.classList.toggle("gen-compare__other", k !== level);
+        after.style.clipPath = k === level ? `inset(0 ${100 - percent}% 0 0)` : "";
+      });
       line.style.left = `${percent}%`;
+      afterLabel.textContent = `◂ ${afters.length > 1 ? levelName(level) : afterNames[0]}`;
       input.setAttribute("aria-valuetext", `${percent}% edited`);
+      if (levelInput) levelInput.setAttribute("aria-valuetext", levelName(level));
+      figure.dataset.level = String(level);
     };
     input.addEventListener("input", update);
+    if (levelInput) levelInput.addEventListener("input", () => { level = Number(levelInput.value); update(); });
     update();
   }
 
