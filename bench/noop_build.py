@@ -5,9 +5,11 @@ Usage: .venv/bin/python bench/noop_build.py [--revs ec4302b HEAD] [--runs 7] [--
 Each commit is checked out as a git worktree under /tmp/gen-bench/ (kept, so that the next run starts at once), with
 this checkout's data/ and node_modules/ linked in, and built once so that everything is fresh there. Each worktree runs
 its own generator/ (PYTHONPATH) with this checkout's interpreter and packages. The runs take turns between the commits,
-so that a change in the machine's load falls on all of them alike; the table gives the medians of the wall time and of the CPU
-time (which the load of other processes changes less), then what a no-op build imports (`python -X importtime`) at
-each commit and what the later commits import that the first does not: where a slower start shows first.
+each in turn first, so that a change in the machine's load falls on all of them alike. The table gives the medians of
+the wall time and of the CPU time (user + system, which the load of other processes changes less); then what a no-op
+build imports at each commit (`python -X importtime`): the import time of generator/'s own modules, and the modules
+outside generator/ that one commit imports and the other does not, where a slower start shows first.
+
 The default commits: before the layering (ec4302b) and HEAD (the layering's own commit, 42911a5, cannot build: a section
 there still imports generator.section). So that each commit builds the same report, the section modules that the
 first commit lacks are removed from the others' worktrees (HEAD's 2.4-2.6), unless --all-sections is given.
@@ -47,6 +49,13 @@ def worktree(rev: str) -> Path:
         if (ROOT / name).exists() and not (tree / name).exists():
             (tree / name).symlink_to(ROOT / name)
     return tree
+
+
+def prune(keep: list[Path]) -> None:
+    """Remove the bench's worktrees of commits not timed now (an earlier HEAD)."""
+    for tree in TREES.glob("*") if TREES.is_dir() else []:
+        if tree not in keep and (tree / ".git").exists():
+            git("worktree", "remove", "--force", str(tree))
 
 
 def run(tree: Path, *args: str, check: bool = True) -> tuple[float, float, subprocess.CompletedProcess]:
@@ -108,6 +117,7 @@ def main() -> None:
     parser.add_argument("--all-sections", action="store_true", help="keep the sections that the first commit lacks (by default removed from the others' worktrees)")
     options = parser.parse_args()
     extra = shlex.split(options.args)
+    prune([worktree(rev) for rev in options.revs])
     first = worktree(options.revs[0])
     prepared = {rev: prepare(rev, extra, None if options.all_sections else section_files(first)) for rev in options.revs}
     trees = {rev: tree for rev, (tree, _) in prepared.items()}
@@ -115,9 +125,9 @@ def main() -> None:
                 "gen status": ("-m", "generator.cli", "status", *extra),
                 "python -c pass": ("-c", "pass")}
     times: dict[tuple[str, str], list[tuple[float, float]]] = {(name, rev): [] for name in commands for rev in trees}
-    for _ in range(options.runs):
+    for round_ in range(options.runs):
         for name, args in commands.items():
-            for rev, tree in trees.items():
+            for rev, tree in (list(trees.items()) if round_ % 2 == 0 else list(trees.items())[::-1]):  # neither always goes first
                 seconds, cpu, result = run(tree, *args)
                 if name.startswith("gen build"):
                     assert "computed 0" in result.stdout and "(unchanged)" in result.stdout, f"{rev}: not a no-op build:\n{result.stdout}"
