@@ -84,11 +84,11 @@ def test_a_page_with_no_fresh_result_shows_the_newest_and_says_it_is_stale(froze
     assert 'class="gen-stale"' in page and "This quick result is stale (params.scale: 3.0 → 5.0)" in page
 
 
-def test_committed_results_are_the_full_profile_manifests_and_figures_without_scratch():
+def test_committed_results_are_the_full_and_quick_manifests_and_figures_without_scratch():
     def ignored(path: str) -> bool:
         return subprocess.run(["git", "check-ignore", "-q", "--no-index", path], cwd=REPO).returncode == 0
 
     assert not ignored("cache/2.3/none/full/manifest.json") and not ignored("cache/1.9/deepfloyd/full/1-seed-1729-far.png")
-    assert ignored("cache/2.3/none/quick/manifest.json") and ignored("cache/2.3/none/smoke/loss.png")
+    assert not ignored("cache/2.3/none/quick/manifest.json") and ignored("cache/2.3/none/smoke/loss.png")  # quick: the reference results
     assert ignored("cache/2.3/none/full.new/loss.png") and ignored("cache/2.3/none/full.old/loss.png")
     assert ignored("artifacts/2.3/none/full/unet.safetensors") and ignored("artifacts/.stat-cache.json")
