@@ -1,15 +1,17 @@
 """Words a reader meets before each page's first figure, words on the whole page, and tables wider than the text column.
 
 Opens every page of a built site (or those named) in headless Chromium from a loopback server, with every request
-that would leave the machine refused, and measures the rendered article (`article`), in document order:
+that would leave the machine refused, lets MathJax typeset, and measures the rendered article (`article`), in
+document order:
 
 - words before the first figure: the text before the first <figure> or <img>, leaving out display equations
-  (`div.arithmatex`) and algorithm boxes (admonitions of class `abstract`); an inline formula counts as one word;
+  (`div.arithmatex`) and algorithm boxes (admonitions of class `abstract`);
 - words on the page: the same count over the whole article, every tab and every collapsed block included;
-- tables that overflow: with every tab shown and every collapsed block open, the tables whose content is wider than
-  the table itself (Material lets a table scroll sideways within the text column), at 1280 px and at 390 px.
+- tables wider than the text column, with every tab shown and every collapsed block open, at 1280 px and at 390 px
+  (Material lets such a table scroll sideways: the reader has to scroll to read it).
 
-A word is a run of characters between spaces that holds a letter or a digit.
+A word is a run of characters between white space, as issue 21's table counted them (an inline formula counts as
+the words of its typeset text, a dash or a slash between spaces as one).
 
 Usage: .venv/bin/python bench/page_words.py SITE_DIR [PAGE ...] [--json]
        (PAGE as the site's folder, e.g. part-a/1.8; default: every page)
@@ -40,11 +42,10 @@ COUNT_WORDS = """() => {
     if (node.nodeType === Node.TEXT_NODE) return push(node.data);
     if (node.nodeType !== Node.ELEMENT_NODE || node.matches(skipped)) return;
     if (node.matches("figure, img")) figure = true;
-    if (node.matches("span.arithmatex")) return push(" formula ");
     for (const child of node.childNodes) walk(child);
   };
   walk(article);
-  const words = (parts) => parts.join(" ").split(/\\s+/).filter((w) => /[\\p{L}\\p{N}]/u.test(w)).length;
+  const words = (parts) => parts.join(" ").split(/\\s+/).filter((w) => w !== "").length;
   return {before_first_figure: words(before), on_page: words(all), figures: article.querySelectorAll("figure, img").length};
 }"""
 
@@ -57,8 +58,8 @@ WIDE_TABLES = """() => {
   const column = article.clientWidth;
   return Array.from(article.querySelectorAll("table"), (table) => ({
     head: (table.querySelector("tr") || table).textContent.replace(/\\s+/g, " ").trim().slice(0, 60),
-    content: table.scrollWidth, shown: table.clientWidth, column,
-  })).filter((t) => t.content > t.shown + 1 || t.shown > t.column + 1);
+    width: Math.ceil(Math.max(table.scrollWidth, table.getBoundingClientRect().width)), column,
+  })).filter((t) => t.width > t.column + 1);
 }"""
 
 
@@ -91,6 +92,7 @@ def measure(site: Path, pages: list[str]) -> dict[str, dict]:
                 page.route("**/*", lambda route: route.continue_() if route.request.url.startswith((base, "data:", "blob:")) else route.abort())
                 for rel in pages:
                     page.goto(base + ("" if rel == "." else rel + "/"), wait_until="load")
+                    page.evaluate("async () => { if (window.MathJax && MathJax.startup) await MathJax.startup.promise; }")
                     facts = report.setdefault(rel, {})
                     if width == WIDTHS[0]:
                         facts.update(page.evaluate(COUNT_WORDS))
@@ -114,7 +116,7 @@ def main() -> None:
         return
     print(f"{'page':<28} {'before 1st figure':>17} {'on page':>8}  tables wider than the column")
     for rel, facts in report.items():
-        wide = "; ".join(f"{w} px: {t['head']!r} {t['content']} > {t['shown']}" for w in WIDTHS for t in facts[f"wide_tables_{w}"]) or "none"
+        wide = "; ".join(f"{w} px: {t['head']!r} {t['width']} > {t['column']}" for w in WIDTHS for t in facts[f"wide_tables_{w}"]) or "none"
         print(f"{rel:<28} {facts['before_first_figure']:>17} {facts['on_page']:>8}  {wide}")
 
 

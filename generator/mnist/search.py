@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from generator.diffusion import sampling  # noqa: F401  (ctx.sampling is not fingerprinted: this puts the sampler in the code digest of 1.8 and 1.9)
+
 ScoredView = tuple[Callable[[Any], Any], str]
 Judge = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -120,25 +122,6 @@ def view_share(classify: Callable[[torch.Tensor], torch.Tensor], images: torch.T
     return float((classify(show(images)).argmax(dim=1) == digit).float().mean())
 
 
-def batch_sampler(
-    estimate: Callable[[torch.Tensor, int], Any],
-    schedule: Any,
-    timesteps: Sequence[int],
-    shape: Sequence[int],
-    make_generator: Callable[[int], torch.Generator],
-    clip_x0: str = "none",
-) -> Callable[[int], torch.Tensor]:
-    """`seed ↦ a batch of samples [shape]` from pure noise through the strided DDPM loop, all drawn from that seed."""
-    from generator.diffusion.sampling import sample
-
-    def sample_batch(seed: int) -> torch.Tensor:
-        generator = make_generator(seed)
-        noise = torch.randn(tuple(shape), generator=generator)
-        return sample(estimate, schedule, timesteps, noise, generator=generator, clip_x0=clip_x0)  # type: ignore[arg-type]
-
-    return sample_batch
-
-
 def nearest_digits(images: torch.Tensor, references: torch.Tensor, labels: torch.Tensor, k: int = 10, classes: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
     """A second judge, independent of any trained network, for images [N, C, H, W] against real `references` (same
     shape and range) by pixel distance: the share of the `k` nearest references that carry each label, [N, classes],
@@ -233,7 +216,7 @@ class RealDigits:
 
 class PairSearch:
     """Candidates for images with two readings, and the figures and metrics of those kept, through a section's `ctx`
-    (its params: stride, clip_x0, tries; with a judge also batch, max_batches, target, majority).
+    (samples by `ctx.sampling`, so params stride and clip_x0; tries; with a judge also batch, max_batches, target, majority).
 
     Without a judge (`classify` None: DeepFloyd IF, the tiny model) a pair samples `tries` seeds one by one, its own
     first, and shows that one. With one (the 2.0 classifier, for the MNIST UNet) it samples batches from seeds `base`,
@@ -243,15 +226,16 @@ class PairSearch:
     and, with controls, `trivial` (1 when a control reaches its bar)."""
 
     def __init__(self, ctx: Any, what: str, base: int, classify: Callable[[torch.Tensor], torch.Tensor] | None = None, keep: int = 5):
-        from generator.diffusion.schedule import strided_timesteps
-
         self.ctx, self.what, self.base, self.classify, self.keep = ctx, what, base, classify, keep
-        self.timesteps = strided_timesteps(990, ctx.params["stride"])
 
     def sampler(self, estimate: Callable[[torch.Tensor, int], Any], size: int) -> Callable[[int], torch.Tensor]:
-        """`seed ↦ size` samples of `estimate`, all drawn from that seed."""
-        backend, p = self.ctx.backend, self.ctx.params
-        return batch_sampler(estimate, backend.schedule, self.timesteps, (size, *backend.image_shape), self.ctx.generator, p["clip_x0"])
+        """`seed ↦ size` samples of `estimate` from pure noise, all drawn from that seed: one `ctx.sampling(seed)` run."""
+
+        def sample(seed: int) -> torch.Tensor:
+            run = self.ctx.sampling(seed)
+            return run.sample(estimate, run.noise(size))
+
+        return sample
 
     def run(self, pair: int, estimate: Callable[[torch.Tensor, int], Any], readings: Sequence[Reading], seed: int | None, **meta: Any) -> list[Candidate]:
         """Pair `pair`'s candidates, the one shown first; each is saved as a figure per reading, with `meta`. `seed`, the
