@@ -175,6 +175,25 @@ def time_conditioned(ctx):
             ncols=int(p["gif_samples"] ** 0.5), scale=4, seed=seed)
 
 
+def guidance_sweep(ctx, digits, record):
+    """Samples at every γ of `sweep`, each scored against the digit asked for and shown as a grid; γ = `guidance` also
+    records the trajectory and stands for the section's own step count. The grids' samples by γ."""
+    p, seed, gamma_shown = ctx.params, ctx.seeds[0], ctx.params["guidance"]
+    final = {}
+    for gamma in ctx.track(p["sweep"], "guidance sweep"):
+        count = p["score_per_digit"] if gamma == gamma_shown else p["sweep_per_digit"]
+        samples, on_target, seconds = digits(count, gamma=gamma, callback=record if gamma == gamma_shown else None)
+        ctx.metric(f"on_target_gamma_{gamma:g}", on_target)
+        ctx.metric(f"samples_gamma_{gamma:g}", 10 * count)
+        final[gamma] = samples[: 10 * p["per_digit"]]
+        ctx.grid(f"guidance {gamma:g}", final[gamma], ncols=10, value_range=(0.0, 1.0), gamma=gamma, seed=seed,
+                 caption=f"γ = {gamma:g}: {on_target:.0%} of {10 * count} samples read as their digit, seed {seed}")
+        if gamma == gamma_shown:
+            ctx.metric(f"on_target_steps_{own_steps(p)}", on_target)
+            ctx.metric(f"seconds_per_100_steps_{own_steps(p)}", seconds)
+    return final
+
+
 def class_conditioned(ctx):
     """2.3 and 2.5: train the ClassConditionalUNet by the section's objective with class dropout; a guidance sweep (each γ
     scored against the digit asked for), the on-target share at γ for every step count of `steps_sweep`, samples after
@@ -202,18 +221,7 @@ def class_conditioned(ctx):
         return samples, float(reads_as(class_probabilities(classifier, samples), labels).float().mean()), seconds
 
     record, frames = trajectory_recorder(10, every=max(1, own_steps(p) // 30))
-    final = {}
-    for gamma in ctx.track(p["sweep"], "guidance sweep"):
-        count = p["score_per_digit"] if gamma == gamma_shown else p["sweep_per_digit"]
-        samples, on_target, seconds = digits(count, gamma=gamma, callback=record if gamma == gamma_shown else None)
-        ctx.metric(f"on_target_gamma_{gamma:g}", on_target)
-        ctx.metric(f"samples_gamma_{gamma:g}", 10 * count)
-        final[gamma] = samples[: 10 * p["per_digit"]]
-        ctx.grid(f"guidance {gamma:g}", final[gamma], ncols=10, value_range=(0.0, 1.0), gamma=gamma, seed=seed,
-                 caption=f"γ = {gamma:g}: {on_target:.0%} of {10 * count} samples read as their digit, seed {seed}")
-        if gamma == gamma_shown:
-            ctx.metric(f"on_target_steps_{own_steps(p)}", on_target)
-            ctx.metric(f"seconds_per_100_steps_{own_steps(p)}", seconds)
+    final = guidance_sweep(ctx, digits, record)
 
     for steps in ctx.track([s for s in p["steps_sweep"] if s != own_steps(p)], "on target against sampler steps"):
         _, on_target, seconds = digits(p["steps_per_digit"], steps=steps)

@@ -81,6 +81,22 @@ def ddpm_step(
     x_prev = x0_coeff * x0 + x_t_coeff * x_t
 
     # 4. v_σ = σ z, nothing added on the last step (t' < 0)
+    return _add_noise(x_prev, x_t, t_prev, v, schedule, alpha_bar, alpha_bar_prev, beta, generator, variance), x0
+
+
+def _add_noise(
+    x_prev: torch.Tensor,
+    x_t: torch.Tensor,
+    t_prev: int,
+    v: torch.Tensor | None,
+    schedule: NoiseSchedule,
+    alpha_bar: float,
+    alpha_bar_prev: float,
+    beta: float,
+    generator: torch.Generator | None,
+    variance: Variance,
+) -> torch.Tensor:
+    """Stage 4 of `ddpm_step`: x_t' = μ + σ z with σ² = β̃, β or the learned interpolation; μ alone when t' < 0."""
     if variance == "auto":
         variance = "learned" if v is not None else ("fixed_large" if schedule.variance_type == "fixed_large" else "fixed")
     if variance not in ("learned", "fixed", "fixed_large", "none"):
@@ -88,19 +104,19 @@ def ddpm_step(
     if variance == "learned" and v is None:
         raise ValueError("variance='learned' needs an estimator that returns v; use variance='fixed' or 'auto'.")
     if variance == "none" or t_prev < 0:
-        return x_prev, x0
+        return x_prev
     z = _randn_like(x_t, generator)
     if variance == "fixed_large":
         # SPEC Part B: + sqrt(β_t) z
-        return x_prev + math.sqrt(beta) * z, x0
+        return x_prev + math.sqrt(beta) * z
     # β̃ = (1 − ᾱ_t') / (1 − ᾱ_t) β_t, clamped as in diffusers' `_get_variance`
     beta_tilde = max((1.0 - alpha_bar_prev) / (1.0 - alpha_bar) * beta, 1e-20)
     if variance == "fixed":
-        return x_prev + math.sqrt(beta_tilde) * z, x0
+        return x_prev + math.sqrt(beta_tilde) * z
     # log σ² = f log β_t + (1 − f) log β̃ with f = (v + 1) / 2
     frac = (v + 1.0) / 2.0
     log_variance = frac * math.log(beta) + (1.0 - frac) * math.log(beta_tilde)
-    return x_prev + torch.exp(0.5 * log_variance) * z, x0
+    return x_prev + torch.exp(0.5 * log_variance) * z
 
 
 @torch.no_grad()

@@ -88,104 +88,157 @@ def unet_summary(model: nn.Module) -> str:
     return f"D = {d}: " + " → ".join(f"{b.kind} {shape_text(b.output, d)}" for b in trace_blocks(model).values() if b.name in LAYOUT)
 
 
+# Box size and where the columns and rows sit, in data units.
+WIDTH, HEIGHT, ROW, X_DECODER, X_FC = 2.6, 0.62, 1.9, 5.0, 9.2
+
+
+def _position(name: str) -> tuple[float, float]:
+    """The centre of block `name` on the canvas, from its (column, row) in LAYOUT."""
+    column, r = LAYOUT[name]
+    return (0.0, X_DECODER)[column], -ROW * r
+
+
+class _Canvas:
+    """A matplotlib figure with the diagram's four marks: text, a block's box, an arrow and a round node."""
+
+    def __init__(self) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        self.figure, self.axes = plt.subplots(figsize=(10.6, 7.6), dpi=100)
+        self.figure.patch.set_facecolor(BACKGROUND)
+        self.axes.set_axis_off()
+        self.axes.set_aspect("equal")
+
+    def text(self, x: float, y: float, s: str, **kw) -> None:
+        self.axes.text(x, y, s, color=INK, va="center", **{"ha": "center", "fontsize": 9, **kw})
+
+    def box(self, x: float, y: float, kind: str, detail: str, gid: str) -> None:
+        from matplotlib.patches import FancyBboxPatch
+
+        patch = FancyBboxPatch((x - WIDTH / 2, y - HEIGHT / 2), WIDTH, HEIGHT, boxstyle="round,pad=0.02,rounding_size=0.08",
+                               facecolor=COLOURS.get(kind, "#eeeeee"), edgecolor=EDGE, linewidth=1.0, gid=gid)
+        self.axes.add_patch(patch)
+        self.text(x, y + 0.13, kind, fontsize=9.5, weight="bold")
+        self.text(x, y - 0.15, detail)
+
+    def arrow(self, start: tuple[float, float], end: tuple[float, float], gid: str | None = None, dashed: bool = False, **kw) -> None:
+        from matplotlib.patches import FancyArrowPatch
+
+        self.axes.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=11, color="#8c959f" if dashed else EDGE,
+                                            linewidth=1.1, linestyle="--" if dashed else "-", shrinkA=0, shrinkB=0, gid=gid, **kw))
+
+    def node(self, x: float, y: float, label: str, gid: str, fontsize: float = 8) -> None:
+        from matplotlib.patches import Circle
+
+        self.axes.add_patch(Circle((x, y), 0.15, facecolor=BACKGROUND, edgecolor=EDGE, linewidth=1.0, gid=gid))
+        self.text(x, y, label, fontsize=fontsize)
+
+    def save(self) -> bytes:
+        """The figure as SVG with a fixed hash salt and no date, so that the same model gives the same bytes."""
+        import matplotlib
+        import matplotlib.pyplot as plt
+
+        buffer = io.BytesIO()
+        with matplotlib.rc_context({"svg.hashsalt": "gen-unet-diagram", "svg.fonttype": "path"}):
+            self.figure.savefig(buffer, format="svg", facecolor=BACKGROUND, bbox_inches="tight", pad_inches=0.15,
+                                metadata={"Date": None, "Creator": None})
+        plt.close(self.figure)
+        return buffer.getvalue()
+
+
+def _draw_blocks(canvas: _Canvas, blocks: dict[str, Block], d: int) -> None:
+    """Every block of LAYOUT as a box with its kind and output shape."""
+    for name in LAYOUT:
+        block = blocks[name]
+        x, y = _position(name)
+        canvas.box(x, y, block.kind, shape_text(block.output, d), f"block-{name}-{'x'.join(map(str, block.output))}")
+
+
+def _draw_input_output(canvas: _Canvas, blocks: dict[str, Block], d: int) -> None:
+    """In at the top left, out at the top right."""
+    x, y = _position("conv_in")
+    canvas.text(x, y + 1.0, f"input  {shape_text(blocks['conv_in'].inputs[0], d)}", fontsize=9.5, weight="bold")
+    canvas.arrow((x, y + 0.82), (x, y + HEIGHT / 2))
+    x, y = _position("head")
+    canvas.text(x + WIDTH / 2 + 0.25, y, f"output  {shape_text(blocks['head'].output, d)}", ha="left", fontsize=9.5, weight="bold")
+
+
+def _draw_encoder(canvas: _Canvas) -> None:
+    """Encoder down the left, the bottleneck across the bottom."""
+    for upper, lower in (("conv_in", "down1"), ("down1", "down2"), ("down2", "flatten")):
+        (x, y0), (_, y1) = _position(upper), _position(lower)
+        canvas.arrow((x, y0 - HEIGHT / 2), (x, y1 + HEIGHT / 2))
+    (x0, y), (x1, _) = _position("flatten"), _position("unflatten")
+    canvas.arrow((x0 + WIDTH / 2, y), (x1 - WIDTH / 2, y))
+
+
+def _draw_conditioning(canvas: _Canvas, blocks: dict[str, Block], d: int, lower: str, start: float) -> float:
+    """The (scale, shift) node on `lower`'s output with the FC blocks that feed it; where the line goes on from."""
+    x, _ = _position(lower)
+    scale_name, shift_name = CONDITIONED.get(lower, ("", ""))
+    scale, shift = scale_name in blocks, shift_name in blocks
+    if not (scale or shift):
+        return start
+    y_mod, index = start + 0.3, shift_name[-1]
+    canvas.node(x, y_mod, "×+" if scale else "+", f"condition-{lower}", fontsize=7)
+    canvas.text(x - 0.25, y_mod, f"$c_{index} \\cdot h + t_{index}$" if scale else f"$h + t_{index}$", ha="right", fontsize=9)
+    canvas.arrow((x, start), (x, y_mod - 0.15))
+    present = [name for name in (shift_name, scale_name) if name in blocks]
+    for k, name in enumerate(present):
+        fc = blocks[name]
+        source = "t / T" if name.startswith("t_") else f"one-hot c ({fc.inputs[0][0]})"
+        y_fc = y_mod + (0.42 - 0.84 * k if len(present) == 2 else 0.0)
+        canvas.box(X_FC, y_fc, fc.kind, f"{source} → {shape_text(fc.output, d)}", f"fc-{name}-{fc.output[0]}")
+        canvas.arrow((X_FC - WIDTH / 2, y_fc), (x + 0.15, y_mod), dashed=True, gid=f"conditioning-{name}")
+    return y_mod + 0.15
+
+
+def _draw_skip(canvas: _Canvas, blocks: dict[str, Block], d: int, upper: str, start: float) -> float:
+    """The concatenation of `upper`'s input with its encoder skip, as a node; where the line goes on from."""
+    x, _ = _position(upper)
+    skip = SKIPS[upper]
+    x_skip, y_skip = _position(skip)
+    canvas.node(x, y_skip, "c", f"concat-{skip}-{upper}")
+    canvas.text(x + 0.25, y_skip, f"cat → {shape_text(blocks[upper].inputs[0], d)}", ha="left", fontsize=8.5)
+    canvas.arrow((x_skip + WIDTH / 2, y_skip), (x - 0.15, y_skip), dashed=True, gid=f"skip-{skip}-{upper}")
+    canvas.arrow((x, start), (x, y_skip - 0.15))
+    return y_skip + 0.15
+
+
+def _draw_decoder(canvas: _Canvas, blocks: dict[str, Block], d: int) -> None:
+    """Decoder up the right: each block's output, conditioned where the model says so, is concatenated with a skip."""
+    for lower, upper in pairwise(["unflatten", "up1", "up2", "conv_out", "head"]):
+        x, y_low = _position(lower)
+        _, y_high = _position(upper)
+        start = _draw_conditioning(canvas, blocks, d, lower, y_low + HEIGHT / 2)
+        if upper in SKIPS:
+            start = _draw_skip(canvas, blocks, d, upper, start)
+        canvas.arrow((x, start), (x, y_high - HEIGHT / 2))
+
+
+def _frame(canvas: _Canvas, blocks: dict[str, Block], title: str) -> None:
+    """The title above the output, and limits wide enough for the FC column when the model is conditioned."""
+    top = _position("head")[1] + HEIGHT / 2
+    canvas.text(-WIDTH / 2, top, title, ha="left", fontsize=11, weight="bold")
+    conditioned = any(blocks[name].kind == "FCBlock" for name in blocks)
+    canvas.axes.set_xlim(-WIDTH / 2 - 0.2, X_FC + WIDTH / 2 + 0.2 if conditioned else X_DECODER + WIDTH / 2 + 2.8)
+    canvas.axes.set_ylim(_position("flatten")[1] - HEIGHT / 2 - 0.2, top + 0.3)
+
+
 def unet_diagram(model: nn.Module, title: str = "") -> bytes:
     """The model's encoder, decoder, skips and conditioning as SVG, on an opaque light card (so it reads on a dark page too)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
-
     blocks = trace_blocks(model)
     missing = sorted(set(LAYOUT) - set(blocks))
     if missing:
         raise ValueError(f"{type(model).__name__} has no block {', '.join(missing)}; update LAYOUT in generator/mnist/diagram.py")
     d = model.num_hiddens
-    width, height, row, x_decoder, x_fc = 2.6, 0.62, 1.9, 5.0, 9.2
-
-    def at(name: str) -> tuple[float, float]:
-        column, r = LAYOUT[name]
-        return (0.0, x_decoder)[column], -row * r
-
-    figure, axes = plt.subplots(figsize=(10.6, 7.6), dpi=100)
-    figure.patch.set_facecolor(BACKGROUND)
-    axes.set_axis_off()
-    axes.set_aspect("equal")
-
-    def text(x: float, y: float, s: str, **kw) -> None:
-        axes.text(x, y, s, color=INK, va="center", **{"ha": "center", "fontsize": 9, **kw})
-
-    def box(x: float, y: float, kind: str, detail: str, gid: str) -> None:
-        patch = FancyBboxPatch((x - width / 2, y - height / 2), width, height, boxstyle="round,pad=0.02,rounding_size=0.08",
-                               facecolor=COLOURS.get(kind, "#eeeeee"), edgecolor=EDGE, linewidth=1.0, gid=gid)
-        axes.add_patch(patch)
-        text(x, y + 0.13, kind, fontsize=9.5, weight="bold")
-        text(x, y - 0.15, detail)
-
-    def arrow(start: tuple[float, float], end: tuple[float, float], gid: str | None = None, dashed: bool = False, **kw) -> None:
-        axes.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=11, color="#8c959f" if dashed else EDGE, linewidth=1.1,
-                                       linestyle="--" if dashed else "-", shrinkA=0, shrinkB=0, gid=gid, **kw))
-
-    def node(x: float, y: float, label: str, gid: str, fontsize: float = 8) -> None:
-        axes.add_patch(Circle((x, y), 0.15, facecolor=BACKGROUND, edgecolor=EDGE, linewidth=1.0, gid=gid))
-        text(x, y, label, fontsize=fontsize)
-
-    for name in LAYOUT:
-        block = blocks[name]
-        x, y = at(name)
-        box(x, y, block.kind, shape_text(block.output, d), f"block-{name}-{'x'.join(map(str, block.output))}")
-
-    # In at the top left, out at the top right.
-    x, y = at("conv_in")
-    text(x, y + 1.0, f"input  {shape_text(blocks['conv_in'].inputs[0], d)}", fontsize=9.5, weight="bold")
-    arrow((x, y + 0.82), (x, y + height / 2))
-    x, y = at("head")
-    text(x + width / 2 + 0.25, y, f"output  {shape_text(blocks['head'].output, d)}", ha="left", fontsize=9.5, weight="bold")
-
-    # Encoder down the left, the bottleneck across the bottom.
-    for upper, lower in (("conv_in", "down1"), ("down1", "down2"), ("down2", "flatten")):
-        (x, y0), (_, y1) = at(upper), at(lower)
-        arrow((x, y0 - height / 2), (x, y1 + height / 2))
-    (x0, y), (x1, _) = at("flatten"), at("unflatten")
-    arrow((x0 + width / 2, y), (x1 - width / 2, y))
-
-    # Decoder up the right: each block's output, conditioned where the model says so, is concatenated with a skip.
-    for lower, upper in pairwise(["unflatten", "up1", "up2", "conv_out", "head"]):
-        x, y_low = at(lower)
-        _, y_high = at(upper)
-        start = y_low + height / 2
-        scale_name, shift_name = CONDITIONED.get(lower, ("", ""))
-        scale, shift = scale_name in blocks, shift_name in blocks
-        if scale or shift:
-            y_mod, index = start + 0.3, shift_name[-1]
-            node(x, y_mod, "×+" if scale else "+", f"condition-{lower}", fontsize=7)
-            text(x - 0.25, y_mod, f"$c_{index} \\cdot h + t_{index}$" if scale else f"$h + t_{index}$", ha="right", fontsize=9)
-            arrow((x, start), (x, y_mod - 0.15))
-            start = y_mod + 0.15
-            present = [name for name in (shift_name, scale_name) if name in blocks]
-            for k, name in enumerate(present):
-                fc = blocks[name]
-                source = "t / T" if name.startswith("t_") else f"one-hot c ({fc.inputs[0][0]})"
-                y_fc = y_mod + (0.42 - 0.84 * k if len(present) == 2 else 0.0)
-                box(x_fc, y_fc, fc.kind, f"{source} → {shape_text(fc.output, d)}", f"fc-{name}-{fc.output[0]}")
-                arrow((x_fc - width / 2, y_fc), (x + 0.15, y_mod), dashed=True, gid=f"conditioning-{name}")
-        if upper in SKIPS:
-            skip = SKIPS[upper]
-            x_skip, y_skip = at(skip)
-            node(x, y_skip, "c", f"concat-{skip}-{upper}")
-            text(x + 0.25, y_skip, f"cat → {shape_text(blocks[upper].inputs[0], d)}", ha="left", fontsize=8.5)
-            arrow((x_skip + width / 2, y_skip), (x - 0.15, y_skip), dashed=True, gid=f"skip-{skip}-{upper}")
-            arrow((x, start), (x, y_skip - 0.15))
-            start = y_skip + 0.15
-        arrow((x, start), (x, y_high - height / 2))
-
-    top = at("head")[1] + height / 2
-    text(-width / 2, top, title or f"{type(model).__name__}  (D = {d})", ha="left", fontsize=11, weight="bold")
-    conditioned = any(blocks[name].kind == "FCBlock" for name in blocks)
-    axes.set_xlim(-width / 2 - 0.2, x_fc + width / 2 + 0.2 if conditioned else x_decoder + width / 2 + 2.8)
-    axes.set_ylim(at("flatten")[1] - height / 2 - 0.2, top + 0.3)
-    buffer = io.BytesIO()
-    with matplotlib.rc_context({"svg.hashsalt": "gen-unet-diagram", "svg.fonttype": "path"}):
-        figure.savefig(buffer, format="svg", facecolor=BACKGROUND, bbox_inches="tight", pad_inches=0.15, metadata={"Date": None, "Creator": None})
-    plt.close(figure)
-    return buffer.getvalue()
+    canvas = _Canvas()
+    _draw_blocks(canvas, blocks, d)
+    _draw_input_output(canvas, blocks, d)
+    _draw_encoder(canvas)
+    _draw_decoder(canvas, blocks, d)
+    _frame(canvas, blocks, title or f"{type(model).__name__}  (D = {d})")
+    return canvas.save()
