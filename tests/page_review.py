@@ -63,12 +63,12 @@ def _pages(browser, base: str, pages: list[str], report: dict, shots: Path | Non
         for rel in pages:
             page.goto(base + ("" if rel == "." else rel + "/"), wait_until="networkidle")
             facts = report["pages"].setdefault(rel, {})
+            page.evaluate("async () => { if (window.MathJax && MathJax.startup) await MathJax.startup.promise; }")
             if width == WIDTHS[0]:
                 facts.update(page.evaluate(words.COUNT_WORDS))
             if shots is not None:
                 page.evaluate("async () => { for (const i of document.images) i.loading = 'eager'; }")
                 page.wait_for_load_state("networkidle")
-                page.evaluate("async () => { if (window.MathJax && MathJax.startup) await MathJax.startup.promise; }")
                 page.evaluate("""async () => { for (const f of document.querySelectorAll('figure.gen-scrub, figure.gen-compare')) {
                   if (f.getClientRects().length) { f.scrollIntoView(); await new Promise(r => setTimeout(r, 100)); } } }""")
                 page.wait_for_load_state("networkidle")  # scrubbers load their sheets as they come into view
