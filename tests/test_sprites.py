@@ -94,3 +94,32 @@ def test_sprite_sheet_of_a_file_that_is_not_a_gif_is_one_sentence(tmp_path):
 def test_sprite_name_sits_beside_its_gif():
     assert sprite_name("trajectory.gif") == "trajectory.sprite.png"
     assert sprite_name("2-seed 7.GIF") == "2-seed 7.sprite.png"
+
+
+def test_ctx_gif_stores_its_own_pixels_and_records_the_size_it_is_shown_at(tmp_path):
+    """ctx.gif(scale=4) writes the frames at their own pixels (upscaling in the file multiplied the committed GIFs' bytes
+    by about 16: 2.4's trajectory was 3.2 MB) and records 4x their size, which the scrubber's <img> carries."""
+    from conftest import REPO
+
+    from generator.engine.section import Section
+    from generator.run.context import Context
+    from generator.run.work import Reporter
+    from generator.site.render import Figure, Renderer
+
+    section = Section(id="9.1", part="B", title="GIF", template="x.md.j2")
+    out = tmp_path / "out"
+    out.mkdir()
+    ctx = Context(section=section, profile="quick", backend_name=None, backend_loader=None, prompts=[], root=REPO, out_dir=out,
+                  artifact_dir=tmp_path / "artifacts", work_dir=tmp_path / "work", upstream_artifacts={}, reporter=Reporter())
+    frames = _frames(5, 7, 9)
+    ctx.gif("trajectory", frames, "five frames", value_range=(0.0, 255.0), scale=4)
+    [entry] = ctx.figures
+    assert (entry["width"], entry["height"], entry["scale"], entry["frames"]) == (36, 28, 4, 5)
+    decoded = _decoded(out / entry["file"])
+    assert [frame.shape[:2] for frame in decoded] == [(7, 9)] * 5
+    assert all(np.array_equal(got[..., 0] if got.ndim == 3 else got, want) for got, want in zip(decoded, frames, strict=True))
+
+    meta = {k: v for k, v in entry.items() if k not in ("kind", "name", "file", "caption")}
+    figure = Figure(kind="gif", name="trajectory", src="trajectory.gif", caption="five frames", meta=meta)
+    html = Renderer(REPO / "templates").env.from_string('{% import "_interactive.md.j2" as i %}{{ i.scrub(f) }}').render(f=figure)
+    assert '<img class="off-glb" src="trajectory.gif" alt="five frames" loading="lazy" width="36" height="28">' in html
