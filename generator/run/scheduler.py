@@ -31,8 +31,6 @@ from generator.run.work import Computed, Reporter, WorkerHandle, WorkFailed, Wor
 
 # How long an interrupted build waits for its running units to stop (a long call into C finishes first in-process).
 STOP_GRACE_S = 10.0
-# How often the waiting build wakes to run a signal handler that is due (see `run`).
-SIGNAL_POLL_S = 0.5
 
 @dataclass(frozen=True)
 class Event:
@@ -127,12 +125,7 @@ class Scheduler:
                     threading.Thread(target=self._slot, args=(worker, item), daemon=True).start()
                 if not running and not ready:
                     return results
-                try:
-                    # A timeout, not a bare get(): Ctrl+C's handler runs only when the main thread runs Python, and the
-                    # kernel may deliver SIGINT to another thread, leaving this one asleep in the queue's lock.
-                    message = self._events.get(timeout=SIGNAL_POLL_S)
-                except queue.Empty:
-                    continue
+                message = self._events.get()
                 if isinstance(message, Event):
                     self._emit(message)
                     continue
