@@ -18,6 +18,13 @@ def leftovers(root) -> list[str]:
     return [str(p.relative_to(root)) for folder in ("cache", "artifacts") for p in (root / folder).rglob("*") if p.name.endswith((".new", ".old"))]
 
 
+def as_in_a_terminal() -> None:
+    """Ctrl+C as a terminal's foreground job meets it: SIGINT at its default. A test run started in the background of a
+    non-interactive shell (`cmd &`, nohup) inherits SIGINT ignored, and gen, like any program, keeps an ignored SIGINT
+    ignored; without this the build under test would never see the Ctrl+C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -38,7 +45,7 @@ def test_ctrl_c_stops_the_build_in_one_line_and_keeps_the_last_good_result(proje
     output = tmp_path / "out.txt"
     with open(output, "w") as sink:  # in a session of its own: Ctrl+C in a terminal signals the whole foreground group
         build = subprocess.Popen([sys.executable, "-m", "generator.cli", "build", "--no-site", "--jobs", jobs], cwd=project.root, stdout=sink,
-                                 stderr=subprocess.STDOUT, env=gen_env(), start_new_session=True)
+                                 stderr=subprocess.STDOUT, env=gen_env(), start_new_session=True, preexec_fn=as_in_a_terminal)
     try:
         assert wait_for(lambda: (marks / "b1.started").exists(), 60), output.read_text()
         pid = int((marks / "pid").read_text())
