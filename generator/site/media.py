@@ -53,14 +53,12 @@ def grid(images: Sequence[Any], ncols: int, value_range: tuple[float, float] = (
     return canvas
 
 
-def gif_bytes(frames: Sequence[Any], value_range: tuple[float, float] = (-1.0, 1.0), duration_ms: int = 80, scale: int = 1) -> bytes:
+def gif_bytes(frames: Sequence[Any], value_range: tuple[float, float] = (-1.0, 1.0), duration_ms: int = 80) -> bytes:
     """An animated GIF that loops, holding the last frame a little longer."""
     pictures = []
     for frame in frames:
         pixels = frame if isinstance(frame, np.ndarray) and frame.dtype == np.uint8 else to_uint8(frame, value_range)
         picture = Image.fromarray(pixels)
-        if scale != 1:
-            picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
         pictures.append(picture.convert("P", palette=Image.ADAPTIVE) if picture.mode == "RGB" else picture)
     durations = [duration_ms] * (len(pictures) - 1) + [duration_ms * 15]
     buffer = io.BytesIO()
